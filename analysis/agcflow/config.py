@@ -1,0 +1,407 @@
+"""Configuration: YAML -> JSON-schema validation -> semantic checks -> frozen settings.
+
+The configuration is validated once, on entry; every stage then receives the typed settings
+it needs. Errors name the file, the key path, the offending value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from agcflow.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Sample:
+    name: str
+    label: str
+    xsec_pb: float
+    variations: tuple[str, ...] = ("nominal",)
+
+
+@dataclass(frozen=True)
+class Region:
+    name: str
+    label: str
+    observable: str
+    axis_label: str
+
+
+@dataclass(frozen=True)
+class ObjectCuts:
+    electron_pt_min: float
+    electron_abs_eta_max: float
+    electron_cut_based: int
+    electron_sip3d_max: float
+    muon_pt_min: float
+    muon_abs_eta_max: float
+    muon_sip3d_max: float
+    muon_iso_max: float
+    jet_pt_min: float
+    jet_abs_eta_max: float
+    jet_id_mask: int
+    btag_min: float
+    min_jets: int
+
+
+@dataclass(frozen=True)
+class Variations:
+    pt_scale_factor: float
+    pt_resolution: float
+    btag_jets: int
+    btag_relative: float
+    btag_pt_ref: float
+    wjets_scale: float
+
+
+@dataclass(frozen=True)
+class Systematic:
+    name: str
+    label: str
+    samples: tuple[str, ...] | None  # None: every sample
+    up: str | None = None
+    down: str | None = None
+    symmetrize: bool = False
+    normalization: float | None = None
+
+
+@dataclass(frozen=True)
+class HistogramAxis:
+    bins: int
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
+class AnalysisSettings:
+    name: str
+    tree: str
+    lumi_pb: float
+    samples: tuple[Sample, ...]
+    cuts: ObjectCuts
+    regions: tuple[Region, ...]
+    histogram: HistogramAxis
+    variations: Variations
+    pseudodata_average: tuple[str, ...]
+    pseudodata_add: tuple[str, ...]
+    systematics: tuple[Systematic, ...]
+
+    def sample(self, name: str) -> Sample:
+        """Return the sample called ``name``."""
+        for sample in self.samples:
+            if sample.name == name:
+                return sample
+        raise KeyError(name)
+
+
+@dataclass(frozen=True)
+class GenerateSettings:
+    directory: Path = Path("data/generated")
+    files_per_sample: int = 4
+    seed: int = 42
+    scale: float = 1.0
+    events: tuple[tuple[str, int], ...] | None = None
+
+
+@dataclass(frozen=True)
+class InputSettings:
+    source: str
+    files_per_sample: int = -1
+    generate: GenerateSettings = field(default_factory=GenerateSettings)
+    fileset: Path | None = None
+    agc_list: Path | None = None
+
+
+@dataclass(frozen=True)
+class Preselection:
+    lepton_pt_min: float = 30.0
+    jet_pt_min: float = 25.0
+    min_jets: int = 4
+    min_btags: int = 1
+
+
+@dataclass(frozen=True)
+class DeliverySettings:
+    backend: str = "local"
+    cache_dir: Path = Path("cache/delivery")
+    preselection: Preselection = field(default_factory=Preselection)
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    kind: str = "local"
+    workers: int = 0
+    threads_per_worker: int = 1
+    address: str | None = None
+    worker_env: tuple[tuple[str, str], ...] = (("MALLOC_TRIM_THRESHOLD_", "134217728"),)
+    startup_timeout_s: float = 60.0
+
+    @property
+    def n_workers(self) -> int:
+        """Workers to start: the configured number, or one per core when 0."""
+        return self.workers or (os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class ProcessingSettings:
+    chunk_size: int = 200_000
+    skip_bad_files: bool = False
+    seed: int = 12345
+
+
+@dataclass(frozen=True)
+class FitSettings:
+    backend: str = "numpy"
+    device: str = "auto"
+    poi: str = "ttbar_norm"
+    poi_bounds: tuple[float, float] = (0.0, 10.0)
+    fit_edges: tuple[float, ...] = tuple(range(110, 551, 40))
+    ranking: bool = True
+
+
+@dataclass(frozen=True)
+class Settings:
+    source: Path
+    digest: str
+    analysis: AnalysisSettings
+    inputs: InputSettings
+    delivery: DeliverySettings
+    cluster: ClusterSettings
+    processing: ProcessingSettings
+    fit: FitSettings
+    results_dir: Path
+
+
+@cache
+def schema() -> dict[str, Any]:
+    """The JSON schema (draft 2020-12) of a configuration file."""
+    text = resources.files("agcflow").joinpath("schema/config.schema.json").read_text()
+    return json.loads(text)
+
+
+def load(path: str | os.PathLike[str], overrides: dict[str, Any] | None = None) -> Settings:
+    """Load, validate and freeze a configuration file; ``overrides`` are dotted keys."""
+    source = Path(path)
+    raw = _read_yaml(source)
+    for dotted, value in (overrides or {}).items():
+        _set_dotted(raw, dotted, value)
+    return from_dict(raw, source)
+
+
+def from_dict(raw: dict[str, Any], source: Path = Path("<dict>")) -> Settings:
+    """Validate a configuration mapping and build the frozen settings."""
+    _validate_schema(raw, source)
+    settings = _build(raw, source)
+    _check_semantics(settings, source)
+    return settings
+
+
+def _read_yaml(source: Path) -> dict[str, Any]:
+    try:
+        raw = yaml.safe_load(source.read_text())
+    except FileNotFoundError as err:
+        raise ConfigError(f"{source}: configuration file not found") from err
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{source}: not valid YAML ({err})") from err
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: expected a mapping of sections, got {type(raw).__name__}")
+    return raw
+
+
+def _set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
+    node = raw
+    *parents, leaf = dotted.split(".")
+    for key in parents:
+        node = node.setdefault(key, {})
+    node[leaf] = value
+
+
+def _validate_schema(raw: dict[str, Any], source: Path) -> None:
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(schema())
+    errors = sorted(validator.iter_errors(raw), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = [_describe(error) for error in errors[:10]]
+        raise ConfigError(f"{source}: invalid configuration:\n  " + "\n  ".join(lines))
+
+
+def _describe(error: Any) -> str:
+    key = ".".join(str(part) for part in error.absolute_path) or "<top level>"
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        return f"{key}: {error.message}; allowed keys: {', '.join(allowed)}"
+    return f"{key} = {json.dumps(error.instance, default=str)}: {error.message}"
+
+
+def _build(raw: dict[str, Any], source: Path) -> Settings:
+    return Settings(
+        source=source,
+        digest=hashlib.sha256(json.dumps(raw, sort_keys=True).encode()).hexdigest()[:16],
+        analysis=_build_analysis(raw["analysis"]),
+        inputs=_build_inputs(raw["inputs"]),
+        delivery=_build_delivery(raw["delivery"]),
+        cluster=_build_cluster(raw["cluster"]),
+        processing=ProcessingSettings(**raw.get("processing", {})),
+        fit=_build_fit(raw.get("fit", {})),
+        results_dir=Path(raw["outputs"]["results_dir"]),
+    )
+
+
+def _build_analysis(raw: dict[str, Any]) -> AnalysisSettings:
+    objects = raw["objects"]
+    cuts = ObjectCuts(
+        **{f"electron_{k}": v for k, v in objects["electron"].items()},
+        **{f"muon_{k}": v for k, v in objects["muon"].items()},
+        **{f"jet_{k}": v for k, v in objects["jet"].items()},
+        btag_min=objects["btag_min"],
+        min_jets=objects["min_jets"],
+    )
+    return AnalysisSettings(
+        name=raw["name"],
+        tree=raw["tree"],
+        lumi_pb=float(raw["lumi_pb"]),
+        samples=tuple(
+            Sample(name, s["label"], float(s["xsec_pb"]), tuple(s.get("variations", ["nominal"])))
+            for name, s in raw["samples"].items()
+        ),
+        cuts=cuts,
+        regions=tuple(
+            Region(name, r["label"], r["observable"], r.get("axis_label", r["observable"]))
+            for name, r in raw["regions"].items()
+        ),
+        histogram=HistogramAxis(**raw["histogram"]),
+        variations=Variations(**raw["variations"]),
+        pseudodata_average=tuple(raw["pseudodata"]["average"]),
+        pseudodata_add=tuple(raw["pseudodata"]["add"]),
+        systematics=tuple(_build_systematic(s) for s in raw["systematics"]),
+    )
+
+
+def _build_systematic(raw: dict[str, Any]) -> Systematic:
+    samples = raw.get("samples")
+    return Systematic(**{**raw, "samples": tuple(samples) if samples else None})
+
+
+def _build_inputs(raw: dict[str, Any]) -> InputSettings:
+    gen = dict(raw.get("generate") or {})
+    if "directory" in gen:
+        gen["directory"] = Path(gen["directory"])
+    if "events" in gen:
+        gen["events"] = tuple(sorted(gen["events"].items()))
+    return InputSettings(
+        source=raw["source"],
+        files_per_sample=raw.get("files_per_sample", -1),
+        generate=GenerateSettings(**gen),
+        fileset=_optional_path(raw.get("fileset")),
+        agc_list=_optional_path(raw.get("agc_list")),
+    )
+
+
+def _build_delivery(raw: dict[str, Any]) -> DeliverySettings:
+    return DeliverySettings(
+        backend=raw["backend"],
+        cache_dir=Path(raw.get("cache_dir", "cache/delivery")),
+        preselection=Preselection(**raw.get("preselection", {})),
+    )
+
+
+def _build_cluster(raw: dict[str, Any]) -> ClusterSettings:
+    values = dict(raw)
+    if "worker_env" in values:
+        values["worker_env"] = tuple(sorted(values["worker_env"].items()))
+    return ClusterSettings(**values)
+
+
+def _build_fit(raw: dict[str, Any]) -> FitSettings:
+    values = dict(raw)
+    if "poi_bounds" in values:
+        values["poi_bounds"] = tuple(values["poi_bounds"])
+    if "fit_edges" in values:
+        values["fit_edges"] = tuple(float(x) for x in values["fit_edges"])
+    return FitSettings(**values)
+
+
+def _optional_path(value: str | None) -> Path | None:
+    return Path(value) if value else None
+
+
+def _check_semantics(settings: Settings, source: Path) -> None:
+    problems = [*_analysis_problems(settings.analysis), *_run_problems(settings)]
+    if problems:
+        raise ConfigError(f"{source}: invalid configuration:\n  " + "\n  ".join(problems))
+
+
+def _analysis_problems(analysis: AnalysisSettings) -> list[str]:
+    problems = []
+    names = [s.name for s in analysis.samples]
+    variations = {v for s in analysis.samples for v in s.variations}
+    axis = analysis.histogram
+    if axis.high <= axis.low:
+        problems.append(f"analysis.histogram: high = {axis.high} must exceed low = {axis.low}")
+    for key in analysis.pseudodata_average:
+        if key not in variations:
+            problems.append(f"analysis.pseudodata.average: {key!r} is not a sample variation; valid: {sorted(variations)}")
+    for key in analysis.pseudodata_add:
+        if key not in names:
+            problems.append(f"analysis.pseudodata.add: {key!r} is not a sample; valid: {names}")
+    for i, syst in enumerate(analysis.systematics):
+        for sample in syst.samples or ():
+            if sample not in names:
+                problems.append(f"analysis.systematics[{i}].samples: {sample!r} is not a sample; valid: {names}")
+    return problems
+
+
+def _run_problems(settings: Settings) -> list[str]:
+    from agcflow.cluster import CLUSTER_KINDS
+    from agcflow.delivery.backends import DELIVERY_BACKENDS
+    from agcflow.stats.backend import FIT_BACKENDS, FIT_DEVICES
+
+    problems = []
+    choices = {
+        "delivery.backend": (settings.delivery.backend, DELIVERY_BACKENDS),
+        "cluster.kind": (settings.cluster.kind, CLUSTER_KINDS),
+        "fit.backend": (settings.fit.backend, FIT_BACKENDS),
+        "fit.device": (settings.fit.device, FIT_DEVICES),
+    }
+    for key, (value, valid) in choices.items():
+        if value not in valid:
+            problems.append(f"{key} = {value!r}: unknown; valid: {', '.join(valid)}")
+    if settings.cluster.kind == "address" and not settings.cluster.address:
+        problems.append("cluster.address: required when cluster.kind = 'address' (e.g. tcp://host:8786)")
+    inputs = settings.inputs
+    if inputs.source == "fileset" and inputs.fileset is None:
+        problems.append("inputs.fileset: required when inputs.source = 'fileset'")
+    if inputs.source == "agc" and inputs.agc_list is None:
+        problems.append("inputs.agc_list: required when inputs.source = 'agc'")
+    problems.extend(_fit_edge_problems(settings))
+    return problems
+
+
+def _fit_edge_problems(settings: Settings) -> list[str]:
+    axis = settings.analysis.histogram
+    width = (axis.high - axis.low) / axis.bins
+    edges = settings.fit.fit_edges
+    problems = []
+    if list(edges) != sorted(set(edges)):
+        problems.append(f"fit.fit_edges = {list(edges)}: must be strictly increasing")
+    for edge in edges:
+        offset = (edge - axis.low) / width
+        if not axis.low <= edge <= axis.high or abs(offset - round(offset)) > 1e-9:
+            problems.append(
+                f"fit.fit_edges: {edge} is not a histogram bin edge "
+                f"({axis.bins} bins from {axis.low} to {axis.high})"
+            )
+    lo, hi = settings.fit.poi_bounds
+    if not lo < hi:
+        problems.append(f"fit.poi_bounds = {[lo, hi]}: lower bound must be below upper bound")
+    return problems
