@@ -34,6 +34,8 @@ class Region:
     label: str
     observable: str
     axis_label: str
+    min_btags: int = 0
+    max_btags: int | None = None
 
 
 @dataclass(frozen=True)
@@ -276,7 +278,10 @@ def _build_analysis(raw: dict[str, Any]) -> AnalysisSettings:
         ),
         cuts=cuts,
         regions=tuple(
-            Region(name, r["label"], r["observable"], r.get("axis_label", r["observable"]))
+            Region(
+                name, r["label"], r["observable"], r.get("axis_label", r["observable"]),
+                r["min_btags"], r.get("max_btags"),
+            )
             for name, r in raw["regions"].items()
         ),
         histogram=HistogramAxis(**raw["histogram"]),
@@ -344,16 +349,19 @@ def _check_semantics(settings: Settings, source: Path) -> None:
 def _analysis_problems(analysis: AnalysisSettings) -> list[str]:
     problems = []
     names = [s.name for s in analysis.samples]
-    variations = {v for s in analysis.samples for v in s.variations}
     axis = analysis.histogram
     if axis.high <= axis.low:
         problems.append(f"analysis.histogram: high = {axis.high} must exceed low = {axis.low}")
-    for key in analysis.pseudodata_average:
-        if key not in variations:
-            problems.append(f"analysis.pseudodata.average: {key!r} is not a sample variation; valid: {sorted(variations)}")
-    for key in analysis.pseudodata_add:
-        if key not in names:
-            problems.append(f"analysis.pseudodata.add: {key!r} is not a sample; valid: {names}")
+    suffixes = sorted(f"{s.name}_{v}" if v != "nominal" else s.name for s in analysis.samples for v in s.variations)
+    for part in ("average", "add"):
+        for key in getattr(analysis, f"pseudodata_{part}"):
+            if key not in suffixes:
+                problems.append(f"analysis.pseudodata.{part}: {key!r} is not a sample histogram; valid: {suffixes}")
+    if analysis.variations.btag_jets > analysis.cuts.min_jets:
+        problems.append(
+            f"analysis.variations.btag_jets = {analysis.variations.btag_jets}: "
+            f"must not exceed analysis.objects.min_jets = {analysis.cuts.min_jets}"
+        )
     for i, syst in enumerate(analysis.systematics):
         for sample in syst.samples or ():
             if sample not in names:

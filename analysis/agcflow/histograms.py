@@ -130,3 +130,8 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     padded = np.concatenate([[False], mask, [False]]).astype(int)
     changes = np.flatnonzero(np.diff(padded))
     return list(zip(changes[::2], changes[1::2]))
+
+
+def load_any(path: str | os.PathLike[str]) -> dict[str, hist.Hist]:
+    """Histograms from a ROOT file or an AGC reference JSON, by suffix."""
+    return from_reference(path) if Path(path).suffix == ".json" else load_root(path)

@@ -1,0 +1,112 @@
+"""Benchmarks: throughput figures written to results/benchmark/, ratios side by side."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from agcflow import cluster, inputs, processing, provenance
+from agcflow.config import Settings
+from agcflow.delivery.backends import deliver
+from agcflow.delivery.query import branch_names
+from agcflow.io import atomic_path, write_json
+
+log = logging.getLogger(__name__)
+
+
+def processing_benchmark(settings: Settings, output: Path) -> dict[str, Any]:
+    """Events/s per core of: a read-only pass over the delivered columns (the I/O ceiling),
+    the first pass (delivery + processing, all systematics, cold cache), and the same
+    coffea processor run directly on the input files (the AGC's way), on one cluster."""
+    samples = inputs.load_samples(inputs.fileset_path(settings.inputs), settings.analysis, settings.inputs.files_per_sample)
+    files = [(f.path, settings.analysis.tree) for s in samples for f in s.files]
+    started = provenance.now()
+    with cluster.open_client(settings.cluster) as client:
+        _, cores = cluster.worker_count(client)
+        read_only = _rate(_read_only(client, files), cores)
+        first_pass = _rate(_first_pass(settings, samples, client), cores)
+        direct = _rate(_direct_coffea(settings, samples, client), cores)
+    result = {
+        "cores": cores,
+        "read_only": read_only,
+        "first_pass": first_pass,
+        "coffea_on_inputs": direct,
+        "ratio_to_read_only": first_pass["events_per_s"] / read_only["events_per_s"],
+        "speedup_vs_coffea_on_inputs": first_pass["events_per_s"] / direct["events_per_s"],
+    }
+    result["provenance"] = provenance.block(settings.digest, "", started, (provenance.now() - started).total_seconds(),
+                                            {"cluster": settings.cluster.kind})
+    write_json(output, result)
+    _plot(result, output.with_suffix(".png"))
+    return result
+
+
+def _rate(measured: tuple[int, float], cores: int) -> dict[str, float]:
+    events, wall = measured
+    return {"events": events, "wall_s": wall, "events_per_s": events / wall, "events_per_s_per_core": events / wall / cores}
+
+
+def _read_only(client, files: list[tuple[str, str]]) -> tuple[int, float]:
+    start = time.perf_counter()
+    counts = client.gather(client.map(_read_columns, files, pure=False))
+    return sum(counts), time.perf_counter() - start
+
+
+def _read_columns(item: tuple[str, str]) -> int:
+    import uproot
+
+    path, tree = item
+    with uproot.open(path) as handle:
+        events = handle[tree]
+        for _ in events.iterate(branch_names(), step_size=500_000, how=dict):
+            pass
+        return events.num_entries
+
+
+def _first_pass(settings: Settings, samples, client) -> tuple[int, float]:
+    with tempfile.TemporaryDirectory(prefix="agcflow-bench-") as cache:
+        delivery = replace(settings.delivery, cache_dir=Path(cache))
+        start = time.perf_counter()
+        manifest = deliver(samples, delivery, settings.analysis.cuts, settings.analysis.tree, client, progress=False)
+        processing.run(manifest, settings.analysis, settings.processing, client, progress=False)
+        return manifest["events_in"], time.perf_counter() - start
+
+
+def _direct_coffea(settings: Settings, samples, client) -> tuple[int, float]:
+    """The processor on the raw inputs: every file is its own 'skim'."""
+    manifest = {"samples": {
+        s.key: {"process": s.process, "variation": s.variation, "nevts_total": sum(f.nevts or 0 for f in s.files),
+                "files": [{"skim": f.path, "nevts_out": f.nevts or 1} for f in s.files]}
+        for s in samples
+    }}
+    start = time.perf_counter()
+    processing.run(manifest, settings.analysis, settings.processing, client, progress=False)
+    return manifest_events(manifest), time.perf_counter() - start
+
+
+def manifest_events(manifest: dict[str, Any]) -> int:
+    return sum(entry["nevts_total"] for entry in manifest["samples"].values())
+
+
+def _plot(result: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = ["read-only\n(I/O ceiling)", "first pass\n(delivery+processing)", "coffea on inputs\n(AGC style)"]
+    keys = ["read_only", "first_pass", "coffea_on_inputs"]
+    rates = [result[k]["events_per_s_per_core"] / 1e3 for k in keys]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    bars = ax.bar(labels, rates, color=["#999999", "#1f77b4", "#ff7f0e"])
+    ax.bar_label(bars, fmt="%.0f k")
+    ax.set_ylabel("events / s / core [k]")
+    ax.set_title(f"agcflow processing throughput ({result['cores']} cores, all systematics)")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    plt.close(fig)

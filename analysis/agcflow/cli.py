@@ -1,0 +1,178 @@
+"""``agcflow <stage>``: one command per stage, explicit inputs and outputs.
+
+Every command takes ``--config`` and any number of ``--set key.path=value`` overrides, and
+exits non-zero with a one-line cause on failure.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+
+from agcflow import config as config_module
+from agcflow.errors import AgcflowError
+
+log = logging.getLogger("agcflow")
+
+CONFIG = click.option(
+    "--config", "config_path", type=click.Path(path_type=Path), default=Path("configs/ttbar.yaml"),
+    show_default=True, help="Analysis configuration (YAML).",
+)
+OVERRIDES = click.option(
+    "--set", "overrides", multiple=True, metavar="KEY=VALUE",
+    help="Override a config value, e.g. --set cluster.workers=1 (value parsed as YAML).",
+)
+PROGRESS = click.option("--progress/--no-progress", default=True, help="Show progress bars.")
+
+
+def load_settings(config_path: Path, overrides: tuple[str, ...]) -> config_module.Settings:
+    """Validate the configuration once, with ``--set`` overrides applied."""
+    parsed: dict[str, Any] = {}
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise config_module.ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. cluster.workers=2")
+        parsed[key] = yaml.safe_load(value)
+    return config_module.load(config_path, parsed)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+def cli(verbose: int) -> None:
+    """agcflow: the AGC ttbar analysis from data delivery to a fitted result."""
+    level = logging.WARNING - 10 * min(verbose + 1, 2)
+    logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    logging.getLogger("distributed").setLevel(max(level, logging.WARNING))
+
+
+@cli.command()
+@CONFIG
+@OVERRIDES
+@PROGRESS
+def generate(config_path: Path, overrides: tuple[str, ...], progress: bool) -> None:
+    """Write the synthetic NanoAOD dataset (inputs.generate) and its fileset JSON."""
+    from agcflow import pipeline
+
+    fileset = pipeline.generate(load_settings(config_path, overrides), progress)
+    click.echo(f"wrote {fileset}")
+
+
+@cli.command()
+@CONFIG
+@OVERRIDES
+@PROGRESS
+@click.option("--output", type=click.Path(path_type=Path), default=Path("results/delivery/manifest.json"), show_default=True)
+def deliver(config_path: Path, overrides: tuple[str, ...], progress: bool, output: Path) -> None:
+    """Run the delivery query on the inputs; write skims (cached) and their manifest."""
+    from agcflow import pipeline
+
+    manifest = pipeline.run_delivery(load_settings(config_path, overrides), output, progress=progress)
+    click.echo(f"delivered {manifest['events_out']:,} of {manifest['events_in']:,} events -> {output}")
+
+
+@cli.command()
+@CONFIG
+@OVERRIDES
+@PROGRESS
+@click.option("--manifest", type=click.Path(path_type=Path), default=Path("results/delivery/manifest.json"), show_default=True)
+@click.option("--output", type=click.Path(path_type=Path), default=Path("results/histograms/histograms.root"), show_default=True)
+@click.option("--metrics", type=click.Path(path_type=Path), default=Path("results/metrics/processing.json"), show_default=True)
+def process(config_path: Path, overrides: tuple[str, ...], progress: bool, manifest: Path, output: Path, metrics: Path) -> None:
+    """Fill the analysis histograms (all systematics) from the delivered skims with coffea."""
+    from agcflow import pipeline
+
+    result = pipeline.run_processing(load_settings(config_path, overrides), manifest, output, metrics, progress=progress)
+    click.echo(
+        f"processed {result['events']:,} events in {result['wall_s']:.1f} s "
+        f"({result['first_pass_events_per_s_per_core']:,.0f} events/s per core) -> {output}"
+    )
+
+
+@cli.command()
+@CONFIG
+@OVERRIDES
+@click.option("--histograms", type=click.Path(path_type=Path), default=Path("results/histograms/histograms.root"), show_default=True)
+@click.option("--output", type=click.Path(path_type=Path), default=Path("results/workspace/workspace.json"), show_default=True)
+def workspace(config_path: Path, overrides: tuple[str, ...], histograms: Path, output: Path) -> None:
+    """Build the HistFactory workspace from the histograms with cabinetry."""
+    from agcflow.stats.workspace import build_workspace, save_workspace
+
+    settings = load_settings(config_path, overrides)
+    ws = build_workspace(histograms, settings.analysis, settings.fit, output.parent / "templates")
+    save_workspace(ws, output)
+    click.echo(f"wrote {output}")
+
+
+@cli.command()
+@CONFIG
+@OVERRIDES
+@click.option("--workspace", "workspace_path", type=click.Path(path_type=Path), default=Path("results/workspace/workspace.json"), show_default=True)
+@click.option("--output-dir", type=click.Path(path_type=Path), default=Path("results/fit"), show_default=True)
+@click.option("--figures-dir", type=click.Path(path_type=Path), default=Path("results/figures"), show_default=True)
+def fit(config_path: Path, overrides: tuple[str, ...], workspace_path: Path, output_dir: Path, figures_dir: Path) -> None:
+    """Maximum-likelihood fit, yields, impacts and figures (backend: fit.backend)."""
+    from agcflow.stats.fit import fit_workspace
+    from agcflow.stats.workspace import load_workspace
+
+    settings = load_settings(config_path, overrides)
+    outcome = fit_workspace(load_workspace(workspace_path), settings.fit, output_dir, figures_dir)
+    click.echo(f"fit written to {output_dir}: {outcome}")
+
+
+@cli.command()
+@click.option("--histograms", type=click.Path(path_type=Path), required=True, help="Candidate histograms (.root or reference .json).")
+@click.option("--reference", type=click.Path(path_type=Path), required=True, help="Reference histograms (.root or AGC reference .json).")
+@click.option("--max-bin-difference", type=float, default=2.0, show_default=True)
+def validate(histograms: Path, reference: Path, max_bin_difference: float) -> None:
+    """Compare histograms the AGC's way; exit 1 listing every mismatch."""
+    from agcflow.histograms import compare, load_any
+
+    mismatches = compare(load_any(histograms), load_any(reference), max_bin_difference)
+    for mismatch in mismatches:
+        click.echo(f"MISMATCH {mismatch.name}: {mismatch.reason}")
+    if mismatches:
+        raise click.exceptions.Exit(1)
+    click.echo(f"{histograms} matches {reference}")
+
+
+@cli.group()
+def bench() -> None:
+    """Benchmarks that write their figures to results/benchmark/."""
+
+
+@bench.command("processing")
+@CONFIG
+@OVERRIDES
+@click.option("--output", type=click.Path(path_type=Path), default=Path("results/benchmark/processing.json"), show_default=True)
+def bench_processing(config_path: Path, overrides: tuple[str, ...], output: Path) -> None:
+    """First pass (delivery + processing, all systematics) vs a read-only pass, side by side."""
+    from agcflow.bench import processing_benchmark
+
+    result = processing_benchmark(load_settings(config_path, overrides), output)
+    click.echo(
+        f"first pass {result['first_pass']['events_per_s_per_core']:,.0f} events/s/core, read-only "
+        f"{result['read_only']['events_per_s_per_core']:,.0f} events/s/core "
+        f"(ratio {result['ratio_to_read_only']:.2f}) -> {output}"
+    )
+
+
+def main() -> None:
+    """Entry point: run the CLI, turning agcflow errors into a one-line message and exit 1."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except click.ClickException as err:
+        err.show()
+        sys.exit(err.exit_code)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except AgcflowError as err:
+        message = str(err).replace("\n", " | ")
+        click.echo(f"agcflow: error: {message}", err=True)
+        sys.exit(1)

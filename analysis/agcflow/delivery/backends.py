@@ -1,0 +1,93 @@
+"""The delivery stage: run the query with the configured backend, write a manifest of skims."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+from agcflow.config import DeliverySettings, ObjectCuts
+from agcflow.delivery.local import SkimRecord, deliver_file
+from agcflow.delivery.query import DeliveryQuery
+from agcflow.errors import BackendError, InputFileError
+from agcflow.inputs import SampleFiles
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+log = logging.getLogger(__name__)
+
+DELIVERY_BACKENDS = ("local",)
+
+
+def deliver(
+    samples: list[SampleFiles],
+    delivery: DeliverySettings,
+    cuts: ObjectCuts,
+    tree: str,
+    client: Client,
+    skip_bad_files: bool = False,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Deliver every sample's files; return the manifest (skims, event counts, skipped files)."""
+    if delivery.backend != "local":
+        raise BackendError(f"delivery backend {delivery.backend!r} unknown; valid: {', '.join(DELIVERY_BACKENDS)}")
+    query = DeliveryQuery(delivery.preselection, cuts)
+    start = time.perf_counter()
+    records, skipped = _run_local(samples, query, str(delivery.cache_dir), tree, client, skip_bad_files, progress)
+    return _manifest(samples, records, skipped, query, time.perf_counter() - start)
+
+
+def _run_local(samples, query, cache_dir, tree, client, skip_bad_files, progress):
+    from distributed import as_completed
+    from tqdm import tqdm
+
+    jobs = [(s.key, f) for s in samples for f in s.files]
+    futures = {
+        client.submit(deliver_file, f.path, tree, query, cache_dir, f.nevts, key=f"deliver-{i}-{f.path}", pure=False): (
+            key,
+            f.path,
+        )
+        for i, (key, f) in enumerate(jobs)
+    }
+    records: dict[str, list[SkimRecord]] = {s.key: [] for s in samples}
+    skipped: list[dict[str, str]] = []
+    with tqdm(total=len(futures), desc="deliver", unit="file", disable=not progress) as bar:
+        for future in as_completed(futures):
+            key, path = futures[future]
+            bar.update()
+            try:
+                records[key].append(future.result())
+            except InputFileError as err:
+                if not skip_bad_files:
+                    client.cancel(list(futures))
+                    raise
+                log.warning("skipping bad input file: %s", err)
+                skipped.append({"sample": key, "path": path, "reason": str(err)})
+    return records, skipped
+
+
+def _manifest(samples, records, skipped, query, wall_s) -> dict[str, Any]:
+    entries = {}
+    for sample in samples:
+        order = {f.path: i for i, f in enumerate(sample.files)}
+        files = sorted(records[sample.key], key=lambda r: order[r.source])
+        entries[sample.key] = {
+            "process": sample.process,
+            "variation": sample.variation,
+            "nevts_total": sum(r.nevts_in for r in files),
+            "files": [asdict(r) for r in files],
+        }
+    all_records = [r for rs in records.values() for r in rs]
+    return {
+        "backend": "local",
+        "query": query.func_adl_text(),
+        "samples": entries,
+        "skipped": skipped,
+        "events_in": sum(r.nevts_in for r in all_records),
+        "events_out": sum(r.nevts_out for r in all_records),
+        "bytes_read": sum(r.bytes_read for r in all_records if not r.cached),
+        "files_cached": sum(r.cached for r in all_records),
+        "wall_s": wall_s,
+    }

@@ -1,0 +1,116 @@
+"""One function per stage: read the stage's inputs, run it, write its outputs atomically.
+
+The CLI, the benchmarks and the tests call these; Snakemake calls the CLI.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from agcflow import cluster, inputs, processing, provenance
+from agcflow.config import Settings
+from agcflow.delivery.backends import deliver
+from agcflow.histograms import save_root
+from agcflow.io import read_json, write_json
+
+log = logging.getLogger(__name__)
+
+
+def generate(settings: Settings, progress: bool = True) -> Path:
+    """Write the synthetic dataset of ``inputs.generate``; return its fileset JSON."""
+    from agcflow.generate import DEFAULT_EVENTS, generate_dataset
+
+    gen = settings.inputs.generate
+    events = dict(gen.events) if gen.events else DEFAULT_EVENTS
+    events = {key: max(1, round(n * gen.scale)) for key, n in events.items()}
+    workers = settings.cluster.n_workers
+    return generate_dataset(
+        gen.directory, events=events, files_per_sample=gen.files_per_sample, seed=gen.seed,
+        workers=workers, progress=progress,
+    )
+
+
+def run_delivery(settings: Settings, output: Path, client=None, progress: bool = True) -> dict[str, Any]:
+    """Deliver the configured inputs; write the manifest to ``output``."""
+    inputs.check_source(settings.inputs)
+    fileset = inputs.fileset_path(settings.inputs)
+    samples = inputs.load_samples(fileset, settings.analysis, settings.inputs.files_per_sample)
+    started = provenance.now()
+    with _client(settings, client) as active:
+        manifest = deliver(
+            samples, settings.delivery, settings.analysis.cuts, settings.analysis.tree, active,
+            skip_bad_files=settings.processing.skip_bad_files, progress=progress,
+        )
+    manifest["provenance"] = provenance.block(
+        settings.digest, provenance.digest_files([fileset]), started, manifest["wall_s"],
+        {"delivery": settings.delivery.backend, "cluster": settings.cluster.kind},
+    )
+    write_json(output, manifest)
+    log.info("delivered %d of %d events in %.1f s", manifest["events_out"], manifest["events_in"], manifest["wall_s"])
+    return manifest
+
+
+def run_processing(
+    settings: Settings, manifest_path: Path, histograms: Path, metrics_path: Path, client=None, progress: bool = True
+) -> dict[str, Any]:
+    """Process the delivered skims; write ``histograms`` (ROOT) and the metrics JSON."""
+    manifest = read_json(manifest_path)
+    started = provenance.now()
+    with _client(settings, client) as active:
+        workers, threads = cluster.worker_count(active)
+        hists, metrics = processing.run(manifest, settings.analysis, settings.processing, active, progress)
+    save_root(hists, histograms)
+    result = _metrics(manifest, metrics, workers, threads)
+    result["provenance"] = provenance.block(
+        settings.digest, provenance.digest_files([manifest_path]), started, metrics["wall_s"],
+        {"cluster": settings.cluster.kind, "delivery": manifest.get("backend", "local")},
+    )
+    write_json(metrics_path, result)
+    log.info("processed %d events: %.0f events/s per core (delivery + processing)",
+             result["events"], result["first_pass_events_per_s_per_core"])
+    return result
+
+
+def _metrics(manifest: dict[str, Any], metrics: dict[str, Any], workers: int, threads: int) -> dict[str, Any]:
+    events = manifest["events_in"]
+    first_pass_s = manifest["wall_s"] + metrics["wall_s"]
+    return {
+        "events": events,
+        "events_delivered": manifest["events_out"],
+        "chunks": metrics["chunks"],
+        "bytes_read": manifest["bytes_read"] + metrics["bytes_read"],
+        "delivery_wall_s": manifest["wall_s"],
+        "processing_wall_s": metrics["wall_s"],
+        "wall_s": first_pass_s,
+        "events_per_s": events / first_pass_s if first_pass_s else 0.0,
+        "first_pass_events_per_s_per_core": events / first_pass_s / max(threads, 1) if first_pass_s else 0.0,
+        "delivery_cached_files": manifest.get("files_cached", 0),
+        "workers": workers,
+        "cores": threads,
+        "skipped_files": manifest.get("skipped", []),
+    }
+
+
+class _client:
+    """Use the given client, or open one from the settings for the duration."""
+
+    def __init__(self, settings: Settings, client) -> None:
+        self.settings, self.client, self._context = settings, client, None
+
+    def __enter__(self):
+        if self.client is not None:
+            return self.client
+        self._context = cluster.open_client(self.settings.cluster)
+        return self._context.__enter__()
+
+    def __exit__(self, *exc) -> None:
+        if self._context is not None:
+            self._context.__exit__(*exc)
+
+
+def wall_clock() -> float:
+    """Monotonic seconds, for stage timings."""
+    return time.perf_counter()

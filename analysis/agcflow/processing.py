@@ -1,0 +1,111 @@
+"""The processing stage: coffea ``Runner`` + ``DaskExecutor`` over the delivered skims."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+import hist
+
+from agcflow.config import AnalysisSettings, ProcessingSettings
+from agcflow.errors import AgcflowError
+from agcflow.histograms import empty_histogram, histogram_name
+from agcflow.physics.weights import sample_weight
+from agcflow.processor import TtbarProcessor
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+log = logging.getLogger(__name__)
+
+JET_VARIATIONS = ("pt_scale_up", "pt_res_up")
+
+
+def coffea_fileset(manifest: dict[str, Any], analysis: AnalysisSettings) -> dict[str, dict]:
+    """The coffea fileset of the non-empty skims, with each sample's weight as metadata."""
+    fileset = {}
+    for key, entry in manifest["samples"].items():
+        if entry["nevts_total"] == 0:
+            raise AgcflowError(f"sample {key}: no readable input events (all files skipped?)")
+        sample = analysis.sample(entry["process"])
+        weight = sample_weight(sample.xsec_pb, analysis.lumi_pb, entry["nevts_total"])
+        files = [f["skim"] for f in entry["files"] if f["nevts_out"] > 0]
+        if files:
+            fileset[key] = {
+                "treename": "Events",
+                "files": files,
+                "metadata": {
+                    "process": entry["process"],
+                    "variation": entry["variation"],
+                    "weight": weight,
+                    "scale_variation": scale_variation_applies(analysis, entry["process"]),
+                },
+            }
+    return fileset
+
+
+def run(
+    manifest: dict[str, Any],
+    analysis: AnalysisSettings,
+    processing: ProcessingSettings,
+    client: Client,
+    progress: bool = True,
+) -> tuple[dict[str, hist.Hist], dict[str, Any]]:
+    """Fill every histogram of the analysis; return them (pseudodata included) and metrics."""
+    from coffea import processor
+    from coffea.nanoevents import NanoAODSchema
+    runner = processor.Runner(
+        executor=processor.DaskExecutor(client=client, status=progress, treereduction=8),
+        schema=NanoAODSchema,
+        chunksize=processing.chunk_size,
+        savemetrics=True,
+    )
+    start = time.perf_counter()
+    output, metrics = runner(
+        coffea_fileset(manifest, analysis),
+        processor_instance=TtbarProcessor(analysis, processing.seed),
+        treename="Events",
+    )
+    wall = time.perf_counter() - start
+    hists = complete(output.get("hists", {}), manifest, analysis)
+    return hists, {"wall_s": wall, "chunks": metrics.get("chunks", 0), "bytes_read": metrics.get("bytesread", 0),
+                   "entries": metrics.get("entries", 0), "processtime_s": metrics.get("processtime", 0.0)}
+
+
+def complete(hists: dict[str, hist.Hist], manifest: dict[str, Any], analysis: AnalysisSettings) -> dict[str, hist.Hist]:
+    """Add empty histograms for names no event reached, and the pseudodata."""
+    axis = analysis.histogram
+    result = {name: hists.get(name) or empty_histogram(axis.bins, axis.low, axis.high)
+              for name in expected_names(manifest, analysis)}
+    for region in analysis.regions:
+        average = [result[f"{region.name}_{s}"] for s in analysis.pseudodata_average]
+        added = [result[f"{region.name}_{s}"] for s in analysis.pseudodata_add]
+        pseudo = sum(average[1:], average[0].copy()) * (1.0 / len(average))
+        result[f"{region.name}_pseudodata"] = sum(added, pseudo)
+    return result
+
+
+def expected_names(manifest: dict[str, Any], analysis: AnalysisSettings) -> list[str]:
+    """Every histogram the processor fills for the delivered samples."""
+    names = []
+    for entry in manifest["samples"].values():
+        process, variation = entry["process"], entry["variation"]
+        variations = [variation]
+        if variation == "nominal":
+            variations += [*JET_VARIATIONS, *weight_variations(analysis, process)]
+        names += [histogram_name(r.name, process, v) for r in analysis.regions for v in variations]
+    return names
+
+
+def weight_variations(analysis: AnalysisSettings, process: str) -> list[str]:
+    """Names of the event-weight variations filled for a nominal sample."""
+    names = [f"btag_var_{i}_{d}" for i in range(analysis.variations.btag_jets) for d in ("up", "down")]
+    if scale_variation_applies(analysis, process):
+        names += ["scale_var_up", "scale_var_down"]
+    return names
+
+
+def scale_variation_applies(analysis: AnalysisSettings, process: str) -> bool:
+    """Whether the scale_var weight systematic is declared for ``process``."""
+    return any(s.up == "scale_var_up" and s.samples and process in s.samples for s in analysis.systematics)

@@ -1,0 +1,68 @@
+"""coffea wiring only: NanoEvents in, histograms out. The physics is in ``agcflow.physics``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import awkward as ak
+import hist
+from coffea import processor
+from coffea.nanoevents import NanoAODSchema
+
+from agcflow.config import AnalysisSettings
+from agcflow.histograms import empty_histogram, histogram_name
+from agcflow.physics.analysis import ChunkInput, Options, analyse
+
+
+# Skims carry only the analysis' collections; cross-references to others are absent by design.
+NanoAODSchema.warn_missing_crossrefs = False
+
+
+class TtbarProcessor(processor.ProcessorABC):
+    """Fills the AGC histograms of one chunk; the dataset's metadata says which sample it is.
+
+    Metadata keys: ``process``, ``variation``, ``weight`` (xsec x lumi / events) and
+    ``scale_variation`` (whether the sample gets the scale_var weight systematic).
+    """
+
+    def __init__(self, analysis: AnalysisSettings, seed: int) -> None:
+        self.analysis = analysis
+        self.seed = seed
+
+    def process(self, events) -> dict:
+        meta = events.metadata
+        variation = meta["variation"]
+        options = Options(
+            cuts=self.analysis.cuts,
+            regions=self.analysis.regions,
+            variations=self.analysis.variations,
+            weight=float(meta["weight"]),
+            seed=self.seed,
+            systematics=variation == "nominal",
+            scale_variation=variation == "nominal" and bool(meta["scale_variation"]),
+        )
+        chunk = ChunkInput(
+            electrons=events.Electron,
+            muons=events.Muon,
+            jets=events.Jet,
+            run=ak.to_numpy(events.run),
+            lumi=ak.to_numpy(events.luminosityBlock),
+            event=ak.to_numpy(events.event),
+        )
+        filled = analyse(chunk, options)
+        hists = {
+            histogram_name(region, meta["process"], variation if name == "nominal" else name): self._fill(
+                values, weights
+            )
+            for (region, name), (values, weights) in filled.items()
+        }
+        return {"hists": hists, "entries": {meta["dataset"]: len(events)}}
+
+    def postprocess(self, accumulator: dict) -> dict:
+        return accumulator
+
+    def _fill(self, values: Sequence[float], weights: Sequence[float]) -> hist.Hist:
+        axis = self.analysis.histogram
+        h = empty_histogram(axis.bins, axis.low, axis.high)
+        h.fill(observable=values, weight=weights)
+        return h

@@ -1,0 +1,25 @@
+rule generate:
+    output:
+        input_fileset() if CFG["inputs"]["source"] == "generate" else "data/generated/.unused",
+    log:
+        f"{LOGS}/generate.log",
+    params:
+        config=AGC_CONFIG,
+    threads: workflow.cores
+    shell:
+        "agcflow -v generate --config {params.config} --set cluster.workers={threads} --no-progress > {log} 2>&1"
+
+
+rule deliver:
+    input:
+        input_fileset(),
+    output:
+        f"{RESULTS}/delivery/manifest.json",
+    log:
+        f"{LOGS}/deliver.log",
+    params:
+        config=AGC_CONFIG,
+    threads: workflow.cores
+    shell:
+        "agcflow -v deliver --config {params.config} --set cluster.workers={threads} "
+        "--output {output} --no-progress > {log} 2>&1"

@@ -1,0 +1,27 @@
+rule workspace:
+    input:
+        f"{RESULTS}/histograms/histograms.root",
+    output:
+        f"{RESULTS}/workspace/workspace.json",
+    log:
+        f"{LOGS}/workspace.log",
+    params:
+        config=AGC_CONFIG,
+    shell:
+        "agcflow -v workspace --config {params.config} --histograms {input} --output {output} > {log} 2>&1"
+
+
+rule fit:
+    input:
+        f"{RESULTS}/workspace/workspace.json",
+    output:
+        fit_outputs(),
+    log:
+        f"{LOGS}/fit.log",
+    params:
+        config=AGC_CONFIG,
+        output_dir=lambda wildcards, output: os.path.dirname(output[0]),
+        figures_dir=lambda wildcards, output: os.path.join(os.path.dirname(os.path.dirname(output[0])), "figures"),
+    shell:
+        "agcflow -v fit --config {params.config} --workspace {input} --output-dir {params.output_dir} "
+        "--figures-dir {params.figures_dir} > {log} 2>&1"
