@@ -11,7 +11,8 @@ from coffea.nanoevents import NanoAODSchema
 
 from agcflow.config import AnalysisSettings
 from agcflow.histograms import empty_histogram, histogram_name
-from agcflow.physics.analysis import ChunkInput, Options, analyse
+from agcflow.physics.analysis import ELECTRON_FIELDS, JET_FIELDS, MUON_FIELDS, ChunkInput, Options, analyse
+from agcflow.physics.jagged import from_awkward
 
 
 # Skims carry only the analysis' collections; cross-references to others are absent by design.
@@ -42,9 +43,9 @@ class TtbarProcessor(processor.ProcessorABC):
             scale_variation=variation == "nominal" and bool(meta["scale_variation"]),
         )
         chunk = ChunkInput(
-            electrons=events.Electron,
-            muons=events.Muon,
-            jets=events.Jet,
+            electrons=from_awkward(events.Electron, ELECTRON_FIELDS),
+            muons=from_awkward(events.Muon, MUON_FIELDS),
+            jets=from_awkward(events.Jet, JET_FIELDS),
             run=ak.to_numpy(events.run),
             lumi=ak.to_numpy(events.luminosityBlock),
             event=ak.to_numpy(events.event),

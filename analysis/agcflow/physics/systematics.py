@@ -23,12 +23,19 @@ def resolution_factors(
     run: np.ndarray, lumi: np.ndarray, event: np.ndarray, counts: np.ndarray, sigma: float, seed: int
 ) -> ak.Array:
     """Per-jet factors r ~ Normal(1, sigma), jagged like jets with ``counts`` per event."""
+    return ak.unflatten(resolution_factors_flat(run, lumi, event, counts, sigma, seed), counts)
+
+
+def resolution_factors_flat(
+    run: np.ndarray, lumi: np.ndarray, event: np.ndarray, counts: np.ndarray, sigma: float, seed: int
+) -> np.ndarray:
+    """``resolution_factors`` as one flat float32 array over all jets."""
     counts = np.asarray(counts, dtype=np.int64)
     per_jet = [np.repeat(np.asarray(x, dtype=np.uint64), counts) for x in (run, lumi, event)]
     jet_index = (np.arange(counts.sum(), dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts))
     key = _hash(np.full(counts.sum(), seed, dtype=np.uint64), *per_jet, jet_index.astype(np.uint64))
     normal = _box_muller(_unit(key), _unit(_splitmix64(key ^ _GOLDEN)))
-    return ak.unflatten((1.0 + sigma * normal).astype(np.float32), counts)
+    return (1.0 + sigma * normal).astype(np.float32)
 
 
 def btag_weight_factors(
@@ -36,9 +43,18 @@ def btag_weight_factors(
 ) -> dict[str, np.ndarray]:
     """Weight factors ``btag_var_{i}_{up,down}`` = 1 +/- relative * pt_i / pt_ref for the
     i-th selected jet (events must have at least ``n_jets`` selected jets)."""
+    counts = ak.to_numpy(ak.num(jet_pt, axis=1))
+    return btag_weight_factors_flat(ak.to_numpy(ak.flatten(jet_pt)), counts, n_jets, relative, pt_ref)
+
+
+def btag_weight_factors_flat(
+    pt: np.ndarray, counts: np.ndarray, n_jets: int, relative: float, pt_ref: float
+) -> dict[str, np.ndarray]:
+    """``btag_weight_factors`` on flat selected-jet pt with jets per event."""
+    starts = np.cumsum(counts) - counts
     factors = {}
     for i in range(n_jets):
-        shift = relative * ak.to_numpy(jet_pt[:, i]).astype(np.float64) / pt_ref
+        shift = relative * pt[starts + i].astype(np.float64) / pt_ref
         factors[f"btag_var_{i}_up"] = 1.0 + shift
         factors[f"btag_var_{i}_down"] = 1.0 - shift
     return factors

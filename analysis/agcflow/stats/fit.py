@@ -1,0 +1,308 @@
+"""Maximum-likelihood fit of a workspace: results, yield tables, impacts and figures.
+
+Every JSON is written atomically. A fit that does not converge is recorded as failed, with
+MINUIT's status, and nothing derived from it (post-fit yields, impacts, pulls) is written;
+outputs of an earlier run that this run did not produce are removed, so no stale number
+survives next to a failed fit.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+from agcflow.config import FitSettings
+from agcflow.errors import AgcflowError
+from agcflow.io import write_json
+from agcflow.stats import plots
+from agcflow.stats.backend import use_backend
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+FIT_RESULTS = "fit_results.json"
+YIELDS_PREFIT = "yields_prefit.json"
+YIELDS_POSTFIT = "yields_postfit.json"
+RANKING = "ranking.json"
+# MINUIT strategy for every fit, whatever the backend. pyhf picks 0 when the backend gives
+# gradients (jax), and with 0 the HESSE run after MIGRAD can turn a valid minimum invalid
+# (pyhf#1928, iminuit#746): the AGC fit then fails on jax. numpy already gets 1.
+MINUIT_STRATEGY = 1
+NLL_CONVENTION = (
+    "best_twice_nll is cabinetry's -2 ln L at the minimum (pyhf's full likelihood: Poisson "
+    "terms with their factorials plus constraint terms); min_nll = best_twice_nll / 2"
+)
+
+
+@dataclass(frozen=True)
+class FitOutcome:
+    """What a fit produced: status, POI result, cabinetry's results and the files written."""
+
+    success: bool
+    status: str
+    backend: str
+    device: str
+    poi: str
+    poi_bestfit: float | None = None
+    poi_uncertainty: float | None = None
+    fit_results: Any = None  # cabinetry.fit.FitResults, None when the fit failed
+    ranking: Any = None  # cabinetry.fit.RankingResults, None when skipped or failed
+    files: tuple[Path, ...] = ()
+    wall_times_s: dict[str, float] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        if not self.success:
+            return f"fit failed ({self.backend} on {self.device}): {self.status}"
+        return (
+            f"{self.poi} = {self.poi_bestfit:.4f} +/- {self.poi_uncertainty:.4f} "
+            f"({self.backend} on {self.device}; {len(self.files)} files written)"
+        )
+
+
+def fit_workspace(
+    ws: dict[str, Any],
+    fit: FitSettings,
+    output_dir: Path,
+    figures_dir: Path,
+    *,
+    config: dict[str, Any] | None = None,
+) -> FitOutcome:
+    """Fit ``ws`` to its observations; write results, yields, impacts and figures.
+
+    ``config`` is the cabinetry configuration the workspace was built from (axis labels
+    of the data/MC figures); without it the figures use ``fit.fit_edges`` and a generic label.
+    """
+    import cabinetry
+    from pyhf.exceptions import FailedMinimization
+
+    output_dir, figures_dir = Path(output_dir), Path(figures_dir)
+    device = use_backend(fit.backend, fit.device)
+    model, data = cabinetry.model_utils.model_and_data(ws)
+    _check_poi(model, fit.poi)
+    plot_config = config or _binning_config(model, fit)
+    files = _write_predictions(model, data, None, plot_config, output_dir, figures_dir)
+    record = {"backend": fit.backend, "device": device, "poi": fit.poi}
+    try:
+        results, fit_time = _timed(lambda: cabinetry.fit.fit(model, data, strategy=MINUIT_STRATEGY))
+    except FailedMinimization as err:
+        return _record_failure(err, record, files, output_dir, figures_dir)
+    poi_index = results.labels.index(fit.poi)
+    outcome = FitOutcome(
+        success=True,
+        status="converged",
+        **record,
+        poi_bestfit=float(results.bestfit[poi_index]),
+        poi_uncertainty=float(results.uncertainty[poi_index]),
+        fit_results=results,
+        wall_times_s={"fit": fit_time},
+    )
+    log.info("%s = %.4f +/- %.4f", fit.poi, outcome.poi_bestfit, outcome.poi_uncertainty)
+    files += [
+        write_json(output_dir / FIT_RESULTS, fit_results_record(outcome)),
+        *_write_predictions(model, data, results, plot_config, output_dir, figures_dir),
+        plots.pulls_figure(results, fit.poi, figures_dir),
+        plots.correlation_figure(results, figures_dir),
+    ]
+    if not fit.ranking:
+        _remove_stale([output_dir / RANKING, figures_dir / "ranking.png"])
+        return replace(outcome, files=tuple(files))
+    return _rank(model, data, outcome, files, output_dir, figures_dir)
+
+
+def _check_poi(model: Any, poi: str) -> None:
+    if model.config.poi_name != poi:
+        raise AgcflowError(
+            f"workspace measurement has POI {model.config.poi_name!r}, fit settings expect {poi!r}"
+        )
+
+
+def _binning_config(model: Any, fit: FitSettings) -> dict[str, Any]:
+    """The part of a cabinetry configuration its data/MC figures read: binning per region."""
+    return {
+        "Regions": [
+            {"Name": channel, "Binning": list(fit.fit_edges), "Variable": "observable"}
+            for channel in model.config.channels
+        ]
+    }
+
+
+def _write_predictions(
+    model: Any,
+    data: list[float],
+    results: Any,
+    config: dict[str, Any],
+    output_dir: Path,
+    figures_dir: Path,
+) -> list[Path]:
+    """Yield table and data/MC figures, pre-fit (``results`` None) or post-fit."""
+    import cabinetry
+
+    prediction = cabinetry.model_utils.prediction(model, fit_results=results)
+    name = YIELDS_PREFIT if results is None else YIELDS_POSTFIT
+    return [
+        write_json(output_dir / name, yields_record(prediction, data)),
+        *plots.data_mc_figures(prediction, data, config, figures_dir),
+    ]
+
+
+def _record_failure(
+    err: Exception, record: dict[str, str], files: list[Path], output_dir: Path, figures_dir: Path
+) -> FitOutcome:
+    minuit = _minuit_status(err)
+    outcome = FitOutcome(success=False, status=f"{err} ({_describe(minuit)})", **record)
+    log.error("fit failed: %s", outcome.status)
+    stale = [output_dir / YIELDS_POSTFIT, output_dir / RANKING, figures_dir / "pulls.png"]
+    stale += [figures_dir / "correlation_matrix.png", figures_dir / "ranking.png"]
+    stale += sorted(figures_dir.glob("*_postfit.png"))
+    _remove_stale(stale)
+    path = write_json(output_dir / FIT_RESULTS, {**fit_results_record(outcome), "minuit": minuit})
+    return replace(outcome, files=(*files, path))
+
+
+def _minuit_status(err: Exception) -> dict[str, Any]:
+    minuit = getattr(getattr(err, "result", None), "minuit", None)
+    if minuit is None:
+        return {}
+    fmin = minuit.fmin
+    return {
+        "valid": fmin.is_valid,
+        "edm": _finite_or_none(fmin.edm),
+        "edm_goal": fmin.edm_goal,
+        "fval": _finite_or_none(fmin.fval),
+        "nfcn": fmin.nfcn,
+        "above_max_edm": fmin.is_above_max_edm,
+        "reached_call_limit": fmin.has_reached_call_limit,
+        "hesse_failed": fmin.hesse_failed,
+    }
+
+
+def _finite_or_none(value: float) -> float | None:
+    """JSON has no NaN or infinity: such values are recorded as null."""
+    return float(value) if math.isfinite(value) else None
+
+
+def _describe(minuit: dict[str, Any]) -> str:
+    if not minuit:
+        return "no MINUIT status available"
+    edm = "NaN" if minuit["edm"] is None else f"{minuit['edm']:.3g}"
+    flags = [name for name in ("above_max_edm", "reached_call_limit", "hesse_failed") if minuit[name]]
+    return ", ".join([f"MINUIT valid={minuit['valid']}", f"EDM={edm}", f"calls={minuit['nfcn']}", *flags])
+
+
+def _rank(
+    model: Any, data: list[float], outcome: FitOutcome, files: list[Path], output_dir: Path, figures_dir: Path
+) -> FitOutcome:
+    import cabinetry
+    from pyhf.exceptions import FailedMinimization
+
+    try:
+        ranking, seconds = _timed(
+            lambda: cabinetry.fit.ranking(
+                model, data, fit_results=outcome.fit_results, poi_name=outcome.poi, strategy=MINUIT_STRATEGY
+            )
+        )
+    except FailedMinimization as err:
+        status = f"a fit with one parameter held fixed failed: {err} ({_describe(_minuit_status(err))})"
+        log.error("ranking failed: %s", status)
+        _remove_stale([figures_dir / "ranking.png"])
+        path = write_json(output_dir / RANKING, {"success": False, "status": status, "poi": outcome.poi})
+        return replace(outcome, files=(*files, path))
+    files += [
+        write_json(output_dir / RANKING, ranking_record(ranking, outcome.poi, seconds)),
+        plots.ranking_figure(ranking, figures_dir),
+    ]
+    return replace(outcome, ranking=ranking, files=tuple(files), wall_times_s={**outcome.wall_times_s, "ranking": seconds})
+
+
+def fit_results_record(outcome: FitOutcome) -> dict[str, Any]:
+    """The content of ``fit_results.json``; numbers only for a converged fit."""
+    record: dict[str, Any] = {
+        "success": outcome.success,
+        "status": outcome.status,
+        "backend": outcome.backend,
+        "device": outcome.device,
+        "poi": outcome.poi,
+    }
+    results = outcome.fit_results
+    if results is None:
+        return record
+    return {
+        **record,
+        "poi_bestfit": outcome.poi_bestfit,
+        "poi_uncertainty": outcome.poi_uncertainty,
+        "labels": list(results.labels),
+        "bestfit": results.bestfit.tolist(),
+        "uncertainty": results.uncertainty.tolist(),
+        "correlation": results.corr_mat.tolist(),
+        "best_twice_nll": float(results.best_twice_nll),
+        "min_nll": float(results.best_twice_nll) / 2,
+        "nll_convention": NLL_CONVENTION,
+        "wall_time_s": outcome.wall_times_s.get("fit"),
+    }
+
+
+def yields_record(prediction: Any, data: list[float]) -> dict[str, Any]:
+    """Per region: each sample's yields and uncertainties per bin and in total, the sum of
+    samples, and the observed data. ``prediction`` is a ``cabinetry.model_utils.ModelPrediction``."""
+    model = prediction.model
+    samples = model.config.samples
+    regions = {}
+    for i, channel in enumerate(model.config.channels):
+        per_bin = prediction.total_stdev_model_bins[i]
+        per_region = prediction.total_stdev_model_channels[i]
+        yields = prediction.model_yields[i]
+        entries = {
+            sample: _entry(yields[j], per_bin[j], per_region[j]) for j, sample in enumerate(samples)
+        }
+        total = [sum(column) for column in zip(*yields)]
+        observed = data[model.config.channel_slices[channel]]
+        regions[channel] = {
+            "samples": entries,
+            "total": _entry(total, per_bin[-1], per_region[-1]),
+            "data": {"per_bin": list(map(float, observed)), "total": float(sum(observed))},
+        }
+    return {"label": prediction.label, "regions": regions}
+
+
+def _entry(yields: list[float], stdev: list[float], total_stdev: float) -> dict[str, Any]:
+    return {
+        "per_bin": [float(y) for y in yields],
+        "per_bin_uncertainty": [float(s) for s in stdev],
+        "total": float(sum(yields)),
+        "total_uncertainty": float(total_stdev),
+    }
+
+
+def ranking_record(ranking: Any, poi: str, wall_time_s: float) -> dict[str, Any]:
+    """The content of ``ranking.json``: impacts on the POI, largest post-fit impact first."""
+    parameters = [
+        {
+            "name": name,
+            "bestfit": float(ranking.bestfit[i]),
+            "uncertainty": float(ranking.uncertainty[i]),
+            "prefit_impact_up": float(ranking.prefit_up[i]),
+            "prefit_impact_down": float(ranking.prefit_down[i]),
+            "postfit_impact_up": float(ranking.postfit_up[i]),
+            "postfit_impact_down": float(ranking.postfit_down[i]),
+        }
+        for i, name in enumerate(ranking.labels)
+    ]
+    parameters.sort(key=lambda p: -max(abs(p["postfit_impact_up"]), abs(p["postfit_impact_down"])))
+    return {"success": True, "poi": poi, "parameters": parameters, "wall_time_s": wall_time_s}
+
+
+def _timed(call: Callable[[], T]) -> tuple[T, float]:
+    start = time.perf_counter()
+    result = call()
+    return result, time.perf_counter() - start
+
+
+def _remove_stale(paths: list[Path]) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)

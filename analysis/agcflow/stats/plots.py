@@ -1,0 +1,87 @@
+"""PNG figures of the fit, drawn by cabinetry's visualisation and written atomically.
+
+cabinetry saves PDFs under fixed names; here its figures are taken back unsaved,
+written as PNG and closed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from agcflow.io import atomic_path
+
+
+def data_mc_figures(
+    prediction: Any, data: Sequence[float], config: dict[str, Any], figures_dir: Path
+) -> list[Path]:
+    """Data/MC figures, one per region: ``{region}_{prefit|postfit}.png``.
+
+    ``prediction`` is a ``cabinetry.model_utils.ModelPrediction``; ``config`` supplies the
+    regions' ``Binning`` and ``Variable`` (axis label).
+    """
+    import cabinetry
+
+    _use_agg()
+    stage = prediction.label.replace("-", "")  # "pre-fit" -> "prefit"
+    figures = cabinetry.visualize.data_mc(
+        prediction, list(data), config=config, save_figure=False, close_figure=False
+    )
+    return [
+        save_png(entry["figure"], Path(figures_dir) / f"{safe_name(entry['region'])}_{stage}.png")
+        for entry in figures or []
+    ]
+
+
+def pulls_figure(fit_results: Any, poi: str, figures_dir: Path) -> Path:
+    """Pulls of the nuisance parameters (POI and MC-statistics parameters left out)."""
+    import cabinetry
+
+    _use_agg()
+    figure = cabinetry.visualize.pulls(fit_results, exclude=poi, save_figure=False, close_figure=False)
+    return save_png(figure, Path(figures_dir) / "pulls.png")
+
+
+def correlation_figure(fit_results: Any, figures_dir: Path) -> Path:
+    """The parameters' correlation matrix."""
+    import cabinetry
+
+    _use_agg()
+    figure = cabinetry.visualize.correlation_matrix(fit_results, save_figure=False, close_figure=False)
+    return save_png(figure, Path(figures_dir) / "correlation_matrix.png")
+
+
+def ranking_figure(ranking: Any, figures_dir: Path, max_parameters: int = 20) -> Path:
+    """Impacts of the leading ``max_parameters`` nuisance parameters on the POI."""
+    import cabinetry
+
+    _use_agg()
+    figure = cabinetry.visualize.ranking(
+        ranking, max_pars=max_parameters, save_figure=False, close_figure=False
+    )
+    return save_png(figure, Path(figures_dir) / "ranking.png")
+
+
+def save_png(figure: Any, path: Path) -> Path:
+    """Write ``figure`` as PNG atomically and close it."""
+    import matplotlib.pyplot as plt
+
+    try:
+        with atomic_path(path) as tmp:
+            figure.savefig(tmp, format="png", dpi=100)
+    finally:
+        plt.close(figure)
+    return Path(path)
+
+
+def safe_name(name: str) -> str:
+    """A file-name-safe form of a region name: runs of other characters become ``-``."""
+    return re.sub(r"[^A-Za-z0-9_.]+", "-", name).strip("-")
+
+
+def _use_agg() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")

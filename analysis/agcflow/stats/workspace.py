@@ -1,0 +1,214 @@
+"""The statistical model: cabinetry configuration -> templates -> pyhf workspace.
+
+The fit binning is applied by cabinetry itself: every region carries its ``Binning``
+(the fit edges), and a template builder registered on cabinetry's router reads each
+histogram from the hand-off ROOT file and slices/rebins it to that ``Binning``.
+(cabinetry 0.6 only uses ``Binning`` when building templates from ntuples; its histogram
+``collect`` step copies histograms as they are.)
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import logging
+from pathlib import Path
+from typing import Any
+
+import boost_histogram as bh
+
+from agcflow.config import AnalysisSettings, FitSettings, Systematic
+from agcflow.errors import AgcflowError, InputFileError
+from agcflow.histograms import load_root
+from agcflow.io import read_json, write_json
+
+log = logging.getLogger(__name__)
+
+MEASUREMENT = "CMS_ttbar"
+SIGNAL_SAMPLE = "ttbar"
+DATA_SAMPLE = "Pseudodata"
+DATA_PATH = "pseudodata"
+
+
+def cabinetry_config(
+    histograms: Path,
+    analysis: AnalysisSettings,
+    fit: FitSettings,
+    histogram_folder: Path = Path("histograms"),
+) -> dict[str, Any]:
+    """The validated cabinetry configuration of the fit; templates go to ``histogram_folder``."""
+    import cabinetry
+    import jsonschema
+
+    if SIGNAL_SAMPLE not in {s.name for s in analysis.samples}:
+        raise AgcflowError(f"analysis.samples: the fit needs a {SIGNAL_SAMPLE!r} sample for {fit.poi}")
+    config = {
+        "General": {
+            "Measurement": MEASUREMENT,
+            "POI": fit.poi,
+            "InputPath": f"{histograms}:{{RegionPath}}_{{SamplePath}}{{VariationPath}}",
+            "VariationPath": "",
+            "HistogramFolder": str(histogram_folder),
+        },
+        "Regions": [
+            {
+                "Name": region.label,
+                "RegionPath": region.name,
+                "Variable": region.axis_label,
+                "Binning": list(fit.fit_edges),
+            }
+            for region in analysis.regions
+        ],
+        "Samples": [
+            {"Name": DATA_SAMPLE, "SamplePath": DATA_PATH, "Data": True},
+            *({"Name": s.label, "SamplePath": s.name} for s in analysis.samples),
+        ],
+        "NormFactors": [
+            {
+                "Name": fit.poi,
+                "Samples": analysis.sample(SIGNAL_SAMPLE).label,
+                "Nominal": 1.0,
+                "Bounds": list(fit.poi_bounds),
+            }
+        ],
+        "Systematics": [_systematic(s, analysis) for s in analysis.systematics],
+    }
+    try:
+        cabinetry.configuration.validate(config)
+    except (jsonschema.ValidationError, ValueError, NotImplementedError) as err:
+        raise AgcflowError(f"cabinetry rejects the configuration derived from the settings: {err}") from err
+    return config
+
+
+def _systematic(systematic: Systematic, analysis: AnalysisSettings) -> dict[str, Any]:
+    samples = systematic.samples or tuple(s.name for s in analysis.samples)
+    entry: dict[str, Any] = {
+        "Name": systematic.label,  # the modifier name, as in the AGC's workspace
+        "Samples": [analysis.sample(name).label for name in samples],
+    }
+    if systematic.normalization is not None:
+        return {
+            **entry,
+            "Type": "Normalization",
+            "Up": {"Normalization": systematic.normalization},
+            "Down": {"Normalization": -systematic.normalization},
+        }
+    if systematic.up is None:
+        raise AgcflowError(f"systematic {systematic.name!r}: needs an 'up' variation or a 'normalization'")
+    return {**entry, "Type": "NormPlusShape", "Up": _template(systematic.up), "Down": _down(systematic)}
+
+
+def _down(systematic: Systematic) -> dict[str, Any]:
+    if systematic.down is not None:
+        return _template(systematic.down)
+    if systematic.symmetrize:
+        return {"Symmetrize": True}
+    return {}  # one-sided: the nominal histogram is the down template
+
+
+def _template(variation: str) -> dict[str, str]:
+    return {"VariationPath": f"_{variation}"}
+
+
+def build_workspace(
+    histograms: Path, analysis: AnalysisSettings, fit: FitSettings, work_dir: Path
+) -> dict[str, Any]:
+    """Build the pyhf workspace from the hand-off ROOT file; templates are kept in ``work_dir``."""
+    import cabinetry
+
+    histogram_folder = Path(work_dir) / "histograms"
+    histogram_folder.mkdir(parents=True, exist_ok=True)  # cabinetry creates one level only
+    config = cabinetry_config(histograms, analysis, fit, histogram_folder)
+    cabinetry.templates.build(config, router=rebinning_router(config))
+    cabinetry.templates.postprocess(config)
+    ws = cabinetry.workspace.build(config, with_validation=False)
+    _validate(ws, "built workspace")
+    return ws
+
+
+def rebinning_router(config: dict[str, Any]) -> Any:
+    """A cabinetry router whose template builder reads each histogram of the config's
+    ``InputPath`` and slices/rebins it to the region's ``Binning``."""
+    import cabinetry
+    from cabinetry.templates.collector import _histo_path
+
+    general = config["General"]
+    router = cabinetry.route.Router()
+    read_file = functools.cache(load_root)
+
+    @router.register_template_builder()
+    def read_and_rebin(region: dict, sample: dict, systematic: dict, template: str | None) -> bh.Histogram:
+        path = _histo_path(general["InputPath"], general["VariationPath"], region, sample, systematic, template)
+        file_name, _, key = path.rpartition(":")
+        contents = read_file(file_name)
+        if key not in contents:
+            raise InputFileError(
+                f"{file_name}: no histogram {key!r} (region {region['Name']!r}, sample "
+                f"{sample['Name']!r}, {systematic.get('Name', 'nominal')} {template or ''})"
+            )
+        return rebin(contents[key], region["Binning"], f"{file_name}:{key}")
+
+    return router
+
+
+def rebin(histogram: bh.Histogram, edges: list[float], name: str) -> bh.Histogram:
+    """Cut ``histogram`` to ``edges[0]..edges[-1]`` and merge its bins into ``edges``."""
+    try:
+        cut = histogram[bh.loc(edges[0]) : bh.loc(edges[-1])]
+        return cut[:: bh.rebin(edges=edges)]
+    except ValueError as err:
+        raise InputFileError(
+            f"{name}: cannot rebin to the fit edges {list(edges)} ({err}); "
+            f"histogram edges: {histogram.axes[0].edges.tolist()}"
+        ) from err
+
+
+def save_workspace(ws: dict[str, Any], path: Path) -> Path:
+    """Write a workspace as JSON, atomically."""
+    return write_json(path, ws)
+
+
+def load_workspace(path: Path) -> dict[str, Any]:
+    """Read a workspace JSON and check it against pyhf's schema."""
+    ws = read_json(path)
+    _validate(ws, str(path))
+    return ws
+
+
+def _validate(ws: Any, source: str) -> None:
+    """Check ``ws`` against pyhf's schema, build its model and match observations to bins."""
+    import pyhf
+
+    if not isinstance(ws, dict):
+        raise InputFileError(f"{source}: expected a pyhf workspace (a JSON object), got {type(ws).__name__}")
+    invalid = (
+        pyhf.exceptions.InvalidSpecification,
+        pyhf.exceptions.InvalidModel,
+        pyhf.exceptions.InvalidMeasurement,
+        pyhf.exceptions.InvalidModifier,
+    )
+    try:
+        workspace = pyhf.Workspace(ws)
+        model = workspace.model()
+    except invalid as err:
+        raise InputFileError(f"{source}: not a valid pyhf workspace ({err})") from err
+    for channel, bins in model.config.channel_nbins.items():
+        observed = len(workspace.observations.get(channel, []))
+        if observed != bins:
+            raise InputFileError(
+                f"{source}: channel {channel!r} has {bins} bins but {observed} observed values"
+            )
+
+
+def asimov_closure_workspace(ws: dict[str, Any], poi_value: float) -> dict[str, Any]:
+    """A copy of ``ws`` observing the model's nominal expectation with the POI at ``poi_value``
+    (other parameters at their nominal values; auxiliary data not included)."""
+    import cabinetry
+
+    model, _ = cabinetry.model_utils.model_and_data(ws)
+    expected = cabinetry.model_utils.asimov_data(model, poi_value=poi_value, include_auxdata=False)
+    observed = {ch: expected[model.config.channel_slices[ch]] for ch in model.config.channels}
+    closure = copy.deepcopy(ws)
+    for observation in closure["observations"]:
+        observation["data"] = list(observed[observation["name"]])
+    return closure

@@ -1,0 +1,66 @@
+"""Shared fixtures: the analysis settings, and a tiny generated dataset on disk."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agcflow import config
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+CONFIG = ROOT / "configs" / "ttbar.yaml"
+
+TINY_EVENTS = {
+    "ttbar__nominal": 20_000,
+    "ttbar__scaledown": 4_000,
+    "ttbar__scaleup": 4_000,
+    "ttbar__ME_var": 4_000,
+    "ttbar__PS_var": 4_000,
+    "single_top_s_chan__nominal": 4_000,
+    "single_top_t_chan__nominal": 4_000,
+    "single_top_tW__nominal": 4_000,
+    "wjets__nominal": 20_000,
+}
+
+
+@pytest.fixture(scope="session")
+def settings() -> config.Settings:
+    return config.load(CONFIG)
+
+
+def tiny_overrides(base: Path) -> dict[str, object]:
+    """Overrides that point a run at a tiny generated dataset under ``base``."""
+    return {
+        "inputs.generate.directory": str(base / "generated"),
+        "inputs.generate.events": TINY_EVENTS,
+        "inputs.generate.files_per_sample": 2,
+        "delivery.cache_dir": str(base / "cache"),
+        "outputs.results_dir": str(base / "results"),
+        "cluster.workers": 2,
+        "processing.chunk_size": 20_000,
+        "fit.ranking": False,
+    }
+
+
+@pytest.fixture(scope="session")
+def tiny_settings(tmp_path_factory) -> config.Settings:
+    base = tmp_path_factory.mktemp("tiny")
+    return config.load(CONFIG, tiny_overrides(base))
+
+
+@pytest.fixture(scope="session")
+def tiny_fileset(tiny_settings) -> Path:
+    from agcflow import pipeline
+
+    return pipeline.generate(tiny_settings, progress=False)
+
+
+@pytest.fixture(scope="session")
+def dask_client():
+    """One real two-worker LocalCluster shared by the tests that need a cluster."""
+    from agcflow.cluster import open_client
+
+    with open_client(config.ClusterSettings(workers=2)) as client:
+        yield client

@@ -1,0 +1,103 @@
+"""The local delivery executor on real ROOT files written with uproot."""
+
+import os
+import shutil
+
+import awkward as ak
+import pytest
+import uproot
+
+from agcflow.delivery.backends import deliver
+from agcflow.delivery.local import deliver_file
+from agcflow.delivery.query import DeliveryQuery, branch_names, preselection_mask
+from agcflow.errors import InputFileError
+from agcflow.generate import generate_file
+from agcflow.inputs import InputFile, SampleFiles
+
+
+@pytest.fixture(scope="module")
+def ttbar_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("inputs") / "ttbar.root"
+    generate_file(path, "ttbar", "nominal", 5_000, seed=3)
+    return path
+
+
+@pytest.fixture()
+def query(settings):
+    return DeliveryQuery(settings.delivery.preselection, settings.analysis.cuts)
+
+
+def test_func_adl_uproot_runs_the_same_query_with_the_same_result(ttbar_file, query):
+    from func_adl_uproot import UprootDataset
+
+    stream = UprootDataset(str(ttbar_file), "Events")
+    for clause in query.where_clauses():
+        stream = stream.Where(clause)
+    reference = stream.Select(query.select_clause()).value()
+    columns = uproot.open(ttbar_file)["Events"].arrays(branch_names(), how=dict)
+    mask = preselection_mask(columns, query)
+    assert 0 < mask.sum() < len(mask)
+    assert len(reference) == mask.sum()
+    for name in ("event", "Jet_pt", "Electron_cutBased", "Muon_tightId"):
+        assert ak.to_list(reference[name]) == ak.to_list(columns[name][mask]), name
+
+
+def test_skim_holds_the_selected_events_and_is_reused_from_cache(ttbar_file, query, tmp_path):
+    first = deliver_file(str(ttbar_file), "Events", query, str(tmp_path), 5_000)
+    assert (first.nevts_in, first.cached) == (5_000, False)
+    skim = uproot.open(first.skim)["Events"]
+    assert skim.num_entries == first.nevts_out > 0
+    assert {"nJet", "Jet_pt", "Electron_charge", "Muon_tightId", "event"} <= set(skim.keys())
+    second = deliver_file(str(ttbar_file), "Events", query, str(tmp_path), 5_000)
+    assert second.cached and second.skim == first.skim and second.nevts_out == first.nevts_out
+
+
+def test_cache_misses_when_the_query_or_the_file_changes(ttbar_file, query, tmp_path, settings):
+    import dataclasses
+
+    first = deliver_file(str(ttbar_file), "Events", query, str(tmp_path), None)
+    looser = DeliveryQuery(dataclasses.replace(query.preselection, jet_pt_min=20.0), query.cuts)
+    assert deliver_file(str(ttbar_file), "Events", looser, str(tmp_path), None).skim != first.skim
+    copy = tmp_path / "copy.root"
+    shutil.copy(ttbar_file, copy)
+    os.utime(copy, ns=(1, 1))
+    assert deliver_file(str(copy), "Events", query, str(tmp_path), None).skim != first.skim
+
+
+def test_missing_file_is_named(query, tmp_path):
+    with pytest.raises(InputFileError, match="nowhere.root: input file not found"):
+        deliver_file(str(tmp_path / "nowhere.root"), "Events", query, str(tmp_path), None)
+
+
+def test_corrupt_and_truncated_files_are_named(ttbar_file, query, tmp_path):
+    corrupt = tmp_path / "corrupt.root"
+    corrupt.write_bytes(b"this is not a ROOT file" * 100)
+    with pytest.raises(InputFileError, match="corrupt.root: cannot read tree 'Events'"):
+        deliver_file(str(corrupt), "Events", query, str(tmp_path), None)
+    truncated = tmp_path / "truncated.root"
+    truncated.write_bytes(ttbar_file.read_bytes()[: ttbar_file.stat().st_size // 2])
+    with pytest.raises(InputFileError, match="truncated.root"):
+        deliver_file(str(truncated), "Events", query, str(tmp_path), None)
+
+
+def test_wrong_tree_and_short_file_are_named(ttbar_file, query, tmp_path):
+    with pytest.raises(InputFileError, match="no tree 'Tree'"):
+        deliver_file(str(ttbar_file), "Tree", query, str(tmp_path), None)
+    with pytest.raises(InputFileError, match="5000 entries, but the fileset says 6000"):
+        deliver_file(str(ttbar_file), "Events", query, str(tmp_path), 6_000)
+
+
+def test_strict_mode_fails_and_skip_mode_records_bad_files(ttbar_file, settings, tmp_path, dask_client):
+    bad = tmp_path / "bad.root"
+    bad.write_bytes(b"\0" * 1000)
+    sample = SampleFiles("ttbar", "nominal", (InputFile(str(ttbar_file), 5_000), InputFile(str(bad), 100)))
+    args = ([sample], settings.delivery, settings.analysis.cuts, "Events", dask_client)
+    import dataclasses
+
+    delivery = dataclasses.replace(settings.delivery, cache_dir=tmp_path / "cache")
+    with pytest.raises(InputFileError, match="bad.root"):
+        deliver([sample], delivery, *args[2:], progress=False)
+    manifest = deliver([sample], delivery, *args[2:], skip_bad_files=True, progress=False)
+    assert [s["path"] for s in manifest["skipped"]] == [str(bad)]
+    assert manifest["samples"]["ttbar__nominal"]["nevts_total"] == 5_000
+    assert manifest["events_in"] == 5_000
