@@ -12,16 +12,17 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 CONFIG = ROOT / "configs" / "ttbar.yaml"
 
+# Small, but large enough that every sample has events in both regions and every variation.
 TINY_EVENTS = {
-    "ttbar__nominal": 20_000,
-    "ttbar__scaledown": 4_000,
-    "ttbar__scaleup": 4_000,
-    "ttbar__ME_var": 4_000,
-    "ttbar__PS_var": 4_000,
-    "single_top_s_chan__nominal": 4_000,
-    "single_top_t_chan__nominal": 4_000,
-    "single_top_tW__nominal": 4_000,
-    "wjets__nominal": 20_000,
+    "ttbar__nominal": 40_000,
+    "ttbar__scaledown": 10_000,
+    "ttbar__scaleup": 10_000,
+    "ttbar__ME_var": 10_000,
+    "ttbar__PS_var": 10_000,
+    "single_top_s_chan__nominal": 60_000,
+    "single_top_t_chan__nominal": 40_000,
+    "single_top_tW__nominal": 20_000,
+    "wjets__nominal": 200_000,
 }
 
 

@@ -48,6 +48,7 @@ def cli(verbose: int) -> None:
     level = logging.WARNING - 10 * min(verbose + 1, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
     logging.getLogger("distributed").setLevel(max(level, logging.WARNING))
+    logging.getLogger("cabinetry.histo").setLevel(logging.ERROR)  # one warning per empty template bin
 
 
 @cli.command()
@@ -120,7 +121,8 @@ def fit(config_path: Path, overrides: tuple[str, ...], workspace_path: Path, out
     from agcflow.stats.workspace import load_workspace
 
     settings = load_settings(config_path, overrides)
-    outcome = fit_workspace(load_workspace(workspace_path), settings.fit, output_dir, figures_dir)
+    labels = {region.label: region.axis_label for region in settings.analysis.regions}
+    outcome = fit_workspace(load_workspace(workspace_path), settings.fit, output_dir, figures_dir, axis_labels=labels)
     click.echo(f"fit written to {output_dir}: {outcome}")
 
 
@@ -164,9 +166,7 @@ def bench_processing(config_path: Path, overrides: tuple[str, ...], output: Path
 def main() -> None:
     """Entry point: run the CLI, turning agcflow errors into a one-line message and exit 1."""
     try:
-        cli.main(standalone_mode=False)
-    except click.exceptions.Exit as done:
-        sys.exit(done.exit_code)
+        code = cli.main(standalone_mode=False)  # returns the code of a click Exit
     except click.ClickException as err:
         err.show()
         sys.exit(err.exit_code)
@@ -176,3 +176,4 @@ def main() -> None:
         message = str(err).replace("\n", " | ")
         click.echo(f"agcflow: error: {message}", err=True)
         sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)

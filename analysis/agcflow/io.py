@@ -27,6 +27,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; results are meant to be shared
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
@@ -59,3 +60,9 @@ def _to_builtin(value: Any) -> Any:
     if isinstance(value, os.PathLike):
         return os.fspath(value)
     raise TypeError(f"cannot serialise {type(value).__name__} to JSON")
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -71,12 +71,12 @@ def fit_workspace(
     output_dir: Path,
     figures_dir: Path,
     *,
-    config: dict[str, Any] | None = None,
+    axis_labels: Mapping[str, str] | None = None,
 ) -> FitOutcome:
     """Fit ``ws`` to its observations; write results, yields, impacts and figures.
 
-    ``config`` is the cabinetry configuration the workspace was built from (axis labels
-    of the data/MC figures); without it the figures use ``fit.fit_edges`` and a generic label.
+    ``axis_labels`` maps channel names to the x-axis labels of the data/MC figures,
+    e.g. ``{r.label: r.axis_label for r in analysis.regions}``; "observable" otherwise.
     """
     import cabinetry
     from pyhf.exceptions import FailedMinimization
@@ -85,7 +85,7 @@ def fit_workspace(
     device = use_backend(fit.backend, fit.device)
     model, data = cabinetry.model_utils.model_and_data(ws)
     _check_poi(model, fit.poi)
-    plot_config = config or _binning_config(model, fit)
+    plot_config = _plot_config(model, fit, axis_labels or {})
     files = _write_predictions(model, data, None, plot_config, output_dir, figures_dir)
     record = {"backend": fit.backend, "device": device, "poi": fit.poi}
     try:
@@ -110,7 +110,7 @@ def fit_workspace(
         plots.correlation_figure(results, figures_dir),
     ]
     if not fit.ranking:
-        _remove_stale([output_dir / RANKING, figures_dir / "ranking.png"])
+        _remove_stale([output_dir / RANKING, figures_dir / plots.RANKING_PNG])
         return replace(outcome, files=tuple(files))
     return _rank(model, data, outcome, files, output_dir, figures_dir)
 
@@ -122,11 +122,15 @@ def _check_poi(model: Any, poi: str) -> None:
         )
 
 
-def _binning_config(model: Any, fit: FitSettings) -> dict[str, Any]:
-    """The part of a cabinetry configuration its data/MC figures read: binning per region."""
+def _plot_config(model: Any, fit: FitSettings, axis_labels: Mapping[str, str]) -> dict[str, Any]:
+    """The part of a cabinetry configuration its data/MC figures read: binning and axis label."""
     return {
         "Regions": [
-            {"Name": channel, "Binning": list(fit.fit_edges), "Variable": "observable"}
+            {
+                "Name": channel,
+                "Binning": list(fit.fit_edges),
+                "Variable": axis_labels.get(channel, "observable"),
+            }
             for channel in model.config.channels
         ]
     }
@@ -143,12 +147,25 @@ def _write_predictions(
     """Yield table and data/MC figures, pre-fit (``results`` None) or post-fit."""
     import cabinetry
 
-    prediction = cabinetry.model_utils.prediction(model, fit_results=results)
+    prediction = _finite_uncertainties(cabinetry.model_utils.prediction(model, fit_results=results))
     name = YIELDS_PREFIT if results is None else YIELDS_POSTFIT
     return [
         write_json(output_dir / name, yields_record(prediction, data)),
         *plots.data_mc_figures(prediction, data, config, figures_dir),
     ]
+
+
+def _finite_uncertainties(prediction: Any) -> Any:
+    """Bins without any predicted yield get a zero (not NaN) model uncertainty."""
+    import numpy as np
+
+    bins = [np.nan_to_num(np.asarray(b, dtype=float)) for b in prediction.total_stdev_model_bins]
+    channels = np.nan_to_num(np.asarray(prediction.total_stdev_model_channels, dtype=float))
+    if any(not np.array_equal(a, np.asarray(b, dtype=float)) for a, b in zip(bins, prediction.total_stdev_model_bins)):
+        log.warning("%s: bins with no predicted yield have an undefined uncertainty; set to 0", prediction.label)
+    return prediction._replace(
+        total_stdev_model_bins=[b.tolist() for b in bins], total_stdev_model_channels=channels.tolist()
+    )
 
 
 def _record_failure(
@@ -157,10 +174,9 @@ def _record_failure(
     minuit = _minuit_status(err)
     outcome = FitOutcome(success=False, status=f"{err} ({_describe(minuit)})", **record)
     log.error("fit failed: %s", outcome.status)
-    stale = [output_dir / YIELDS_POSTFIT, output_dir / RANKING, figures_dir / "pulls.png"]
-    stale += [figures_dir / "correlation_matrix.png", figures_dir / "ranking.png"]
-    stale += sorted(figures_dir.glob("*_postfit.png"))
-    _remove_stale(stale)
+    figures = [plots.PULLS_PNG, plots.CORRELATION_PNG, plots.RANKING_PNG]
+    _remove_stale([output_dir / YIELDS_POSTFIT, output_dir / RANKING, *(figures_dir / f for f in figures)])
+    _remove_stale(plots.stage_figures(figures_dir, "postfit"))
     path = write_json(output_dir / FIT_RESULTS, {**fit_results_record(outcome), "minuit": minuit})
     return replace(outcome, files=(*files, path))
 
@@ -196,7 +212,12 @@ def _describe(minuit: dict[str, Any]) -> str:
 
 
 def _rank(
-    model: Any, data: list[float], outcome: FitOutcome, files: list[Path], output_dir: Path, figures_dir: Path
+    model: Any,
+    data: list[float],
+    outcome: FitOutcome,
+    files: list[Path],
+    output_dir: Path,
+    figures_dir: Path,
 ) -> FitOutcome:
     import cabinetry
     from pyhf.exceptions import FailedMinimization
@@ -210,14 +231,15 @@ def _rank(
     except FailedMinimization as err:
         status = f"a fit with one parameter held fixed failed: {err} ({_describe(_minuit_status(err))})"
         log.error("ranking failed: %s", status)
-        _remove_stale([figures_dir / "ranking.png"])
+        _remove_stale([figures_dir / plots.RANKING_PNG])
         path = write_json(output_dir / RANKING, {"success": False, "status": status, "poi": outcome.poi})
         return replace(outcome, files=(*files, path))
     files += [
         write_json(output_dir / RANKING, ranking_record(ranking, outcome.poi, seconds)),
         plots.ranking_figure(ranking, figures_dir),
     ]
-    return replace(outcome, ranking=ranking, files=tuple(files), wall_times_s={**outcome.wall_times_s, "ranking": seconds})
+    wall_times_s = {**outcome.wall_times_s, "ranking": seconds}
+    return replace(outcome, ranking=ranking, files=tuple(files), wall_times_s=wall_times_s)
 
 
 def fit_results_record(outcome: FitOutcome) -> dict[str, Any]:

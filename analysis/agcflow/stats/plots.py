@@ -13,6 +13,10 @@ from typing import Any
 
 from agcflow.io import atomic_path
 
+PULLS_PNG = "pulls.png"
+CORRELATION_PNG = "correlation_matrix.png"
+RANKING_PNG = "ranking.png"
+
 
 def data_mc_figures(
     prediction: Any, data: Sequence[float], config: dict[str, Any], figures_dir: Path
@@ -41,7 +45,7 @@ def pulls_figure(fit_results: Any, poi: str, figures_dir: Path) -> Path:
 
     _use_agg()
     figure = cabinetry.visualize.pulls(fit_results, exclude=poi, save_figure=False, close_figure=False)
-    return save_png(figure, Path(figures_dir) / "pulls.png")
+    return save_png(figure, Path(figures_dir) / PULLS_PNG)
 
 
 def correlation_figure(fit_results: Any, figures_dir: Path) -> Path:
@@ -50,7 +54,7 @@ def correlation_figure(fit_results: Any, figures_dir: Path) -> Path:
 
     _use_agg()
     figure = cabinetry.visualize.correlation_matrix(fit_results, save_figure=False, close_figure=False)
-    return save_png(figure, Path(figures_dir) / "correlation_matrix.png")
+    return save_png(figure, Path(figures_dir) / CORRELATION_PNG)
 
 
 def ranking_figure(ranking: Any, figures_dir: Path, max_parameters: int = 20) -> Path:
@@ -61,7 +65,12 @@ def ranking_figure(ranking: Any, figures_dir: Path, max_parameters: int = 20) ->
     figure = cabinetry.visualize.ranking(
         ranking, max_pars=max_parameters, save_figure=False, close_figure=False
     )
-    return save_png(figure, Path(figures_dir) / "ranking.png")
+    return save_png(figure, Path(figures_dir) / RANKING_PNG)
+
+
+def stage_figures(figures_dir: Path, stage: str) -> list[Path]:
+    """The data/MC figures of one stage ("prefit" or "postfit") present in ``figures_dir``."""
+    return sorted(Path(figures_dir).glob(f"*_{stage}.png"))
 
 
 def save_png(figure: Any, path: Path) -> Path:

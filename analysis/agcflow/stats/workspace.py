@@ -121,9 +121,39 @@ def build_workspace(
     config = cabinetry_config(histograms, analysis, fit, histogram_folder)
     cabinetry.templates.build(config, router=rebinning_router(config))
     cabinetry.templates.postprocess(config)
-    ws = cabinetry.workspace.build(config, with_validation=False)
-    _validate(ws, "built workspace")
+    ws = drop_empty_samples(cabinetry.workspace.build(config, with_validation=False))
+    _validate(ws, f"workspace built from {histograms}")
+    log.info("built workspace: %d channels from %s", len(ws["channels"]), histograms)
     return ws
+
+
+def drop_empty_samples(ws: dict[str, Any]) -> dict[str, Any]:
+    """Remove samples with no expected events in a channel: their normalisation systematics
+    would be 0/0 and they contribute nothing to the model."""
+    for channel in ws["channels"]:
+        empty = [s["name"] for s in channel["samples"] if not any(s["data"])]
+        if empty:
+            log.warning("channel %s: dropping samples with zero yield: %s", channel["name"], ", ".join(empty))
+            channel["samples"] = [s for s in channel["samples"] if s["name"] not in empty]
+    _check_normalisation_variations(ws)
+    return ws
+
+
+def _check_normalisation_variations(ws: dict[str, Any]) -> None:
+    """A normalisation variation of zero (an empty varied template) has no log; say where."""
+    for channel in ws["channels"]:
+        for sample in channel["samples"]:
+            for modifier in sample["modifiers"]:
+                if modifier["type"] == "normsys" and not (modifier["data"]["hi"] > 0 and modifier["data"]["lo"] > 0):
+                    raise AgcflowError(
+                        f"channel {channel['name']!r}, sample {sample['name']!r}: systematic {modifier['name']!r} "
+                        f"has a non-positive normalisation variation {_floats(modifier['data'])} (an empty varied "
+                        "template); more simulated events or a coarser fit binning are needed"
+                    )
+
+
+def _floats(data: dict[str, Any]) -> dict[str, float]:
+    return {key: float(value) for key, value in data.items()}
 
 
 def rebinning_router(config: dict[str, Any]) -> Any:
@@ -142,9 +172,10 @@ def rebinning_router(config: dict[str, Any]) -> Any:
         file_name, _, key = path.rpartition(":")
         contents = read_file(file_name)
         if key not in contents:
+            variation = f"{systematic['Name']} {template}" if template else "nominal"
             raise InputFileError(
-                f"{file_name}: no histogram {key!r} (region {region['Name']!r}, sample "
-                f"{sample['Name']!r}, {systematic.get('Name', 'nominal')} {template or ''})"
+                f"{file_name}: no histogram {key!r} (region {region['Name']!r}, "
+                f"sample {sample['Name']!r}, {variation})"
             )
         return rebin(contents[key], region["Binning"], f"{file_name}:{key}")
 
@@ -169,7 +200,7 @@ def save_workspace(ws: dict[str, Any], path: Path) -> Path:
 
 
 def load_workspace(path: Path) -> dict[str, Any]:
-    """Read a workspace JSON and check it against pyhf's schema."""
+    """Read a workspace JSON; check it against pyhf's schema and that its model builds."""
     ws = read_json(path)
     _validate(ws, str(path))
     return ws
