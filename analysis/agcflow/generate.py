@@ -21,7 +21,7 @@ import contextlib
 import logging
 import zlib
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -50,10 +50,10 @@ DEFAULT_EVENTS: dict[str, int] = {
     "ttbar__scaleup": 150_000,
     "ttbar__ME_var": 150_000,
     "ttbar__PS_var": 150_000,
-    "single_top_s_chan__nominal": 150_000,
-    "single_top_t_chan__nominal": 200_000,
+    "single_top_s_chan__nominal": 300_000,
+    "single_top_t_chan__nominal": 300_000,
     "single_top_tW__nominal": 150_000,
-    "wjets__nominal": 1_500_000,
+    "wjets__nominal": 1_800_000,
 }
 
 COMPRESSIONS: dict[str, Callable[[int], Any]] = {
@@ -75,32 +75,48 @@ _PILEUP = 0
 # masses and widths [GeV]
 _TOP_MASS, _TOP_WIDTH = 172.5, 1.4
 _W_MASS, _W_WIDTH = 80.4, 2.1
-_MASSES = {_LIGHT: 0.0, _CHARM: 1.5, _BOTTOM: 4.8, _GLUON: 0.0,
-           _ELECTRON: 0.000511, _MUON: 0.10566, _TAU: 1.777}
+_MASSES = {
+    _LIGHT: 0.0,
+    _CHARM: 1.5,
+    _BOTTOM: 4.8,
+    _GLUON: 0.0,
+    _ELECTRON: 0.000511,
+    _MUON: 0.10566,
+    _TAU: 1.777,
+}
 
 # W decays: (branching fraction, charged daughter, other visible daughter or 0); leptons first
-_W_DECAYS = ((0.1071, _ELECTRON, 0), (0.1063, _MUON, 0), (0.1138, _TAU, 0),
-             (0.3364, _LIGHT, _LIGHT), (0.3364, _CHARM, _LIGHT))
+_W_DECAYS = (
+    (0.1071, _ELECTRON, 0),
+    (0.1063, _MUON, 0),
+    (0.1138, _TAU, 0),
+    (0.3364, _LIGHT, _LIGHT),
+    (0.3364, _CHARM, _LIGHT),
+)
 
 # hard-process kinematics
 _TOP_PT_GAMMA = (2.2, 55.0)  # shape, scale [GeV] of the top-quark pt in ttbar
 _SINGLE_TOP_PT_GAMMA = (2.2, 40.0)  # s-channel and tW
 _SPECTATOR_B_PT_GAMMA, _SPECTATOR_B_ETA_WIDTH = (2.5, 18.0), 1.6
 # initial-state radiation: mean number of partons above _ISR_PT_MIN, power of their Pareto pt
-_ISR = {"ttbar": (1.2, 1.2), "single_top_s_chan": (0.9, 1.5), "single_top_t_chan": (0.7, 1.4),
-        "single_top_tW": (1.0, 1.2)}
+_ISR = {
+    "ttbar": (1.15, 1.2),
+    "single_top_s_chan": (0.9, 1.5),
+    "single_top_t_chan": (0.55, 1.2),
+    "single_top_tW": (1.0, 1.2),
+}
 _ISR_PT_MIN = 15.0
 _TW_SPECTATOR_B_PROBABILITY = 0.65  # the b-bar of the g -> b b-bar that supplies the initial b
 _ISR_FLAVOURS = ((0.955, _GLUON), (0.03, _CHARM), (0.015, _BOTTOM))  # g -> cc, bb splittings
-_WJETS_JET_RATIO = 0.41  # P(n+1 partons) / P(n partons): Berends scaling
-_WJETS_PT_MIN, _WJETS_PT_POWER = 20.0, 1.5
-_WJETS_BB_PER_PARTON = 0.03  # P(W + bb) per parton beyond the first
+_WJETS_JET_RATIO = 0.31  # P(n+1 partons) / P(n partons) above _WJETS_PT_MIN: Berends scaling
+_WJETS_PT_MIN, _WJETS_PT_POWER = 30.0, 1.5
+_WJETS_BB_PER_PARTON = 0.025  # P(W + bb) per parton beyond the first
 _WJETS_CC_PER_PARTON = 0.03
 _WJETS_C_FRACTION = 0.05  # P(W + c) in events with a parton
 
 # shower, jets and b-tagging
 _JET_PT_MIN, _JET_ETA_MAX = 15.0, 4.7
-_JET_RESPONSE_B, _JET_RESPONSE_LIGHT = 1.0, 1.02  # mean jet/parton pt (b: neutrinos, out of cone)
+_JET_RESPONSE_B, _JET_RESPONSE_LIGHT = 1.0, 1.02  # mean jet pt / parton pt
 _JET_RESOLUTION = (2.5, 1.0, 0.05)  # noise [GeV], stochastic [GeV^1/2], constant terms
 _PILEUP_JETS_PER_EVENT = 1.0
 _PILEUP_JET_PT_SLOPE = 5.0  # [GeV], exponential above _JET_PT_MIN
@@ -131,20 +147,31 @@ class _LeptonOrigin:
     sip3d_tail_mean: float
 
 
+# The prompt-lepton ID efficiencies are lower than CMS's published ones: they absorb whatever
+# else makes the real files' selection efficiency low, so that the yields match the reference.
 _PROMPT = _LeptonOrigin((0.08, 0.12, 0.20, 0.32, 0.28), 0.55, 0.10, 5.0)
 _HEAVY_FLAVOUR = _LeptonOrigin((0.30, 0.30, 0.20, 0.12, 0.08), 0.85, 0.8, 6.0)
 _FAKE = _LeptonOrigin((0.60, 0.25, 0.10, 0.04, 0.01), 0.5, 0.5, 3.0)
 
-_ELECTRON_FIELDS = {"pt": np.float32, "eta": np.float32, "phi": np.float32, "mass": np.float32,
-                    "sip3d": np.float32, "cutBased": np.int32, "charge": np.int32}
-_MUON_FIELDS = {"pt": np.float32, "eta": np.float32, "phi": np.float32, "mass": np.float32,
-                "sip3d": np.float32, "pfRelIso04_all": np.float32, "tightId": np.bool_,
-                "charge": np.int32}
-_JET_FIELDS = {"pt": np.float32, "eta": np.float32, "phi": np.float32, "mass": np.float32,
-               "btagCSVV2": np.float32, "jetId": np.int32}
+_KINEMATICS = {"pt": np.float32, "eta": np.float32, "phi": np.float32, "mass": np.float32}
+_ELECTRON_FIELDS = _KINEMATICS | {"sip3d": np.float32, "cutBased": np.int32, "charge": np.int32}
+_MUON_FIELDS = _KINEMATICS | {
+    "sip3d": np.float32,
+    "pfRelIso04_all": np.float32,
+    "tightId": np.bool_,
+    "charge": np.int32,
+}
+_JET_FIELDS = _KINEMATICS | {"btagCSVV2": np.float32, "jetId": np.int32}
 # NanoAOD stores floats with a reduced mantissa: bits kept (float32 has 23)
-_MANTISSA_BITS = {"pt": 10, "eta": 12, "phi": 12, "mass": 10, "btagCSVV2": 10, "sip3d": 10,
-                  "pfRelIso04_all": 6}
+_MANTISSA_BITS = {
+    "pt": 10,
+    "eta": 12,
+    "phi": 12,
+    "mass": 10,
+    "btagCSVV2": 10,
+    "sip3d": 10,
+    "pfRelIso04_all": 6,
+}
 
 
 @dataclass(frozen=True)
@@ -157,12 +184,14 @@ class _Tune:
     jet_response: float = 1.0  # hadronisation: jet response relative to nominal
 
 
+# scaleup/scaledown: shower scale (more/less radiation); ME_var: another matrix-element
+# generator (harder top quarks); PS_var: another shower/hadronisation (softer jets, more FSR).
 _TUNES: dict[str, _Tune] = {
     "nominal": _Tune(),
     "scaleup": _Tune(radiation_scale=1.08, fsr_probability=0.24),
     "scaledown": _Tune(radiation_scale=0.92, fsr_probability=0.20),
-    "ME_var": _Tune(top_pt_scale=1.04, radiation_scale=1.04),
-    "PS_var": _Tune(fsr_probability=0.27, jet_response=0.985),
+    "ME_var": _Tune(top_pt_scale=1.08),
+    "PS_var": _Tune(fsr_probability=0.26, jet_response=0.975),
 }
 
 
@@ -188,21 +217,38 @@ class _Particles:
         return cls(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(cls)))
 
     @classmethod
-    def build(cls, event: np.ndarray, pt: np.ndarray, eta: np.ndarray, phi: np.ndarray,
-              pdg: int | np.ndarray, charge: int | np.ndarray = 0) -> _Particles:
+    def build(
+        cls,
+        event: np.ndarray,
+        pt: np.ndarray,
+        eta: np.ndarray,
+        phi: np.ndarray,
+        pdg: int | np.ndarray,
+        charge: int | np.ndarray = 0,
+    ) -> _Particles:
         """Particles at their nominal mass (from the particle code)."""
         codes = np.broadcast_to(pdg, pt.shape).astype(np.int64)
-        return cls(event, pt, eta, phi, _mass_of(codes), codes,
-                   np.broadcast_to(charge, pt.shape).astype(np.int64))
+        return cls(
+            event,
+            pt,
+            eta,
+            phi,
+            _mass_of(codes),
+            codes,
+            np.broadcast_to(charge, pt.shape).astype(np.int64),
+        )
 
     @classmethod
-    def from_p4(cls, p4: np.ndarray, pdg: int | np.ndarray, charge: int | np.ndarray = 0) -> _Particles:
+    def from_p4(
+        cls, p4: np.ndarray, pdg: int | np.ndarray, charge: int | np.ndarray = 0
+    ) -> _Particles:
         """One particle per event from (E, px, py, pz) columns."""
         energy, px, py, pz = p4
         pt = np.hypot(px, py)
         mass = np.sqrt(np.maximum(energy**2 - px**2 - py**2 - pz**2, 0.0))
-        particles = cls.build(np.arange(len(pt)), pt, np.arcsinh(pz / pt), np.arctan2(py, px),
-                              pdg, charge)
+        particles = cls.build(
+            np.arange(len(pt)), pt, np.arcsinh(pz / pt), np.arctan2(py, px), pdg, charge
+        )
         particles.mass = mass
         return particles
 
@@ -247,12 +293,15 @@ def _boost(rest: np.ndarray, parent: np.ndarray) -> np.ndarray:
     return np.vstack([gamma * (rest[0] + beta_dot_p), momentum])
 
 
-def _two_body_decay(rng: np.random.Generator, parent: np.ndarray, mass1: np.ndarray,
-                    mass2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _two_body_decay(
+    rng: np.random.Generator, parent: np.ndarray, mass1: np.ndarray, mass2: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Decay each parent isotropically in its rest frame; return both daughters' p4."""
     n = parent.shape[1]
     m = _invariant_mass(parent)
-    p_star = np.sqrt(np.maximum((m**2 - (mass1 + mass2) ** 2) * (m**2 - (mass1 - mass2) ** 2), 0.0)) / (2 * m)
+    p_star = np.sqrt(
+        np.maximum((m**2 - (mass1 + mass2) ** 2) * (m**2 - (mass1 - mass2) ** 2), 0.0)
+    ) / (2 * m)
     cos_theta = rng.uniform(-1.0, 1.0, n)
     sin_theta = np.sqrt(1.0 - cos_theta**2)
     phi = rng.uniform(-np.pi, np.pi, n)
@@ -280,16 +329,17 @@ def _recoil(particles: _Particles, n_events: int) -> tuple[np.ndarray, np.ndarra
 
 def _event_rank(event: np.ndarray, n_events: int) -> np.ndarray:
     """Position of each particle within its event, for particles grouped by event."""
-    starts = np.cumsum(np.bincount(event, minlength=n_events)) - np.bincount(event, minlength=n_events)
-    return np.arange(len(event)) - starts[event]
+    counts = np.bincount(event, minlength=n_events)
+    return np.arange(len(event)) - (np.cumsum(counts) - counts)[event]
 
 
 # --------------------------------------------------------------------------------------
 # hard processes
 
 
-def _w_decay(rng: np.random.Generator, w: np.ndarray, charge: np.ndarray,
-             leptonic_only: bool = False) -> _Particles:
+def _w_decay(
+    rng: np.random.Generator, w: np.ndarray, charge: np.ndarray, leptonic_only: bool = False
+) -> _Particles:
     """Visible daughters of one W per event (neutrinos dropped); charge is the W charge."""
     modes = _W_DECAYS[:3] if leptonic_only else _W_DECAYS
     fractions = np.array([mode[0] for mode in modes])
@@ -312,26 +362,41 @@ def _top_decay(rng: np.random.Generator, top: np.ndarray, charge: int | np.ndarr
     return _Particles.concat(_Particles.from_p4(b, _BOTTOM), _w_decay(rng, w, w_charge))
 
 
-def _initial_state_radiation(rng: np.random.Generator, n_events: int, process: str, tune: _Tune) -> _Particles:
+def _initial_state_radiation(
+    rng: np.random.Generator, n_events: int, process: str, tune: _Tune
+) -> _Particles:
     """Radiated partons: Poisson multiplicity, Pareto pt, broad rapidity, some g -> QQ."""
     rate, power = _ISR[process]
     event = np.repeat(np.arange(n_events), rng.poisson(rate * tune.radiation_scale, n_events))
     n = len(event)
     probabilities = [p for p, _ in _ISR_FLAVOURS]
-    flavour = np.array([code for _, code in _ISR_FLAVOURS])[rng.choice(len(_ISR_FLAVOURS), n, p=probabilities)]
-    return _Particles.build(event, _pareto(rng, _ISR_PT_MIN, power, n),
-                            rng.normal(0.0, 1.9, n), rng.uniform(-np.pi, np.pi, n), flavour)
+    flavour = np.array([code for _, code in _ISR_FLAVOURS])[
+        rng.choice(len(_ISR_FLAVOURS), n, p=probabilities)
+    ]
+    return _Particles.build(
+        event,
+        _pareto(rng, _ISR_PT_MIN, power, n),
+        rng.normal(0.0, 1.9, n),
+        rng.uniform(-np.pi, np.pi, n),
+        flavour,
+    )
 
 
-def _recoiling_pair(rng: np.random.Generator, pt: np.ndarray, recoil: tuple[np.ndarray, np.ndarray],
-                    masses: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def _recoiling_pair(
+    rng: np.random.Generator,
+    pt: np.ndarray,
+    recoil: tuple[np.ndarray, np.ndarray],
+    masses: tuple[np.ndarray, np.ndarray],
+) -> tuple[np.ndarray, np.ndarray]:
     """Two back-to-back particles sharing the recoil against radiation; rapidities ~ N(0, 1)."""
     n = len(pt)
     phi = rng.uniform(-np.pi, np.pi, n)
     px, py = pt * np.cos(phi), pt * np.sin(phi)
-    rapidity_sum, rapidity_difference = rng.normal(0.0, 0.7, n), rng.normal(0.0, 1.5, n)
-    first = _p4(px + recoil[0] / 2, py + recoil[1] / 2, rapidity_sum + rapidity_difference / 2, masses[0])
-    second = _p4(-px + recoil[0] / 2, -py + recoil[1] / 2, rapidity_sum - rapidity_difference / 2, masses[1])
+    pair_rapidity, half_difference = rng.normal(0.0, 0.7, n), rng.normal(0.0, 0.75, n)
+    first = _p4(px + recoil[0] / 2, py + recoil[1] / 2, pair_rapidity + half_difference, masses[0])
+    second = _p4(
+        -px + recoil[0] / 2, -py + recoil[1] / 2, pair_rapidity - half_difference, masses[1]
+    )
     return first, second
 
 
@@ -339,50 +404,90 @@ def _ttbar(rng: np.random.Generator, n: int, tune: _Tune) -> _Particles:
     """Top-quark pairs, all decay channels, with initial-state radiation."""
     radiation = _initial_state_radiation(rng, n, "ttbar", tune)
     shape, scale = _TOP_PT_GAMMA
-    masses = (_breit_wigner(rng, _TOP_MASS, _TOP_WIDTH, n), _breit_wigner(rng, _TOP_MASS, _TOP_WIDTH, n))
-    top, antitop = _recoiling_pair(rng, rng.gamma(shape, scale * tune.top_pt_scale, n),
-                                   _recoil(radiation, n), masses)
+    masses = (
+        _breit_wigner(rng, _TOP_MASS, _TOP_WIDTH, n),
+        _breit_wigner(rng, _TOP_MASS, _TOP_WIDTH, n),
+    )
+    top, antitop = _recoiling_pair(
+        rng, rng.gamma(shape, scale * tune.top_pt_scale, n), _recoil(radiation, n), masses
+    )
     return _Particles.concat(radiation, _top_decay(rng, top, +1), _top_decay(rng, antitop, -1))
 
 
 def _single_top_s_chan(rng: np.random.Generator, n: int, tune: _Tune) -> _Particles:
-    """q q' -> t b (tops and antitops 2:1)."""
+    """q q' -> t b and its charge conjugate."""
     radiation = _initial_state_radiation(rng, n, "single_top_s_chan", tune)
     top_mass = _breit_wigner(rng, _TOP_MASS, _TOP_WIDTH, n)
-    top, b = _recoiling_pair(rng, rng.gamma(*_SINGLE_TOP_PT_GAMMA, n), _recoil(radiation, n),
-                             (top_mass, np.full(n, _MASSES[_BOTTOM])))
-    charge = np.where(rng.uniform(size=n) < 2 / 3, 1, -1)
-    return _Particles.concat(radiation, _Particles.from_p4(b, _BOTTOM), _top_decay(rng, top, charge))
+    top, b = _recoiling_pair(
+        rng,
+        rng.gamma(*_SINGLE_TOP_PT_GAMMA, n),
+        _recoil(radiation, n),
+        (top_mass, np.full(n, _MASSES[_BOTTOM])),
+    )
+    charge = _top_charges(rng, n, top_fraction=0.66)
+    return _Particles.concat(
+        radiation, _Particles.from_p4(b, _BOTTOM), _top_decay(rng, top, charge)
+    )
 
 
 def _single_top_t_chan(rng: np.random.Generator, n: int, tune: _Tune) -> _Particles:
-    """b q -> t q' with a forward spectator quark and a soft second b (4-flavour scheme)."""
+    """b q -> t q' and its charge conjugate: a forward spectator quark, a soft second b."""
     radiation = _initial_state_radiation(rng, n, "single_top_t_chan", tune)
     side = rng.choice([-1.0, 1.0], n)
-    spectator = _Particles.build(np.arange(n), rng.gamma(2.0, 22.0, n), side * rng.normal(2.5, 1.0, n),
-                                 rng.uniform(-np.pi, np.pi, n), _LIGHT)
+    spectator = _Particles.build(
+        np.arange(n),
+        rng.gamma(2.0, 22.0, n),
+        side * rng.normal(2.5, 1.0, n),
+        rng.uniform(-np.pi, np.pi, n),
+        _LIGHT,
+    )
     second_b = _spectator_b(rng, n, 1.0)
     recoil_x, recoil_y = _recoil(_Particles.concat(radiation, spectator, second_b), n)
-    top = _p4(recoil_x + rng.normal(0.0, 10.0, n), recoil_y + rng.normal(0.0, 10.0, n),
-              rng.normal(0.0, 1.2, n), _breit_wigner(rng, _TOP_MASS, _TOP_WIDTH, n))
-    return _Particles.concat(radiation, spectator, second_b, _top_decay(rng, top, +1))
+    top = _p4(
+        recoil_x + rng.normal(0.0, 10.0, n),
+        recoil_y + rng.normal(0.0, 10.0, n),
+        rng.normal(0.0, 1.2, n),
+        _breit_wigner(rng, _TOP_MASS, _TOP_WIDTH, n),
+    )
+    charge = _top_charges(rng, n, top_fraction=0.63)
+    return _Particles.concat(radiation, spectator, second_b, _top_decay(rng, top, charge))
 
 
 def _single_top_tw(rng: np.random.Generator, n: int, tune: _Tune) -> _Particles:
     """g b -> tW- and its charge conjugate; both W bosons decay inclusively."""
     radiation = _initial_state_radiation(rng, n, "single_top_tW", tune)
-    masses = (_breit_wigner(rng, _TOP_MASS, _TOP_WIDTH, n), _breit_wigner(rng, _W_MASS, _W_WIDTH, n))
-    top, w = _recoiling_pair(rng, rng.gamma(*_SINGLE_TOP_PT_GAMMA, n), _recoil(radiation, n), masses)
-    return _Particles.concat(radiation, _spectator_b(rng, n, _TW_SPECTATOR_B_PROBABILITY),
-                             _top_decay(rng, top, -1), _w_decay(rng, w, np.full(n, 1)))
+    masses = (
+        _breit_wigner(rng, _TOP_MASS, _TOP_WIDTH, n),
+        _breit_wigner(rng, _W_MASS, _W_WIDTH, n),
+    )
+    top, w = _recoiling_pair(
+        rng, rng.gamma(*_SINGLE_TOP_PT_GAMMA, n), _recoil(radiation, n), masses
+    )
+    charge = _top_charges(rng, n, top_fraction=0.5)
+    return _Particles.concat(
+        radiation,
+        _spectator_b(rng, n, _TW_SPECTATOR_B_PROBABILITY),
+        _top_decay(rng, top, charge),
+        _w_decay(rng, w, -charge),
+    )
+
+
+def _top_charges(rng: np.random.Generator, n: int, top_fraction: float) -> np.ndarray:
+    """+1 for a top quark, -1 for an antitop, per event."""
+    return np.where(rng.uniform(size=n) < top_fraction, 1, -1)
 
 
 def _spectator_b(rng: np.random.Generator, n_events: int, probability: float) -> _Particles:
     """Soft, broad b quark left over from a gluon splitting into the initial-state b."""
     event = np.flatnonzero(rng.uniform(size=n_events) < probability)
     n = len(event)
-    return _Particles.build(event, rng.gamma(*_SPECTATOR_B_PT_GAMMA, n), rng.normal(0.0, _SPECTATOR_B_ETA_WIDTH, n),
-                            rng.uniform(-np.pi, np.pi, n), _BOTTOM)
+    return _Particles.build(
+        event,
+        rng.gamma(*_SPECTATOR_B_PT_GAMMA, n),
+        rng.normal(0.0, _SPECTATOR_B_ETA_WIDTH, n),
+        rng.uniform(-np.pi, np.pi, n),
+        _BOTTOM,
+    )
 
 
 def _wjets(rng: np.random.Generator, n: int, tune: _Tune) -> _Particles:
@@ -390,27 +495,37 @@ def _wjets(rng: np.random.Generator, n: int, tune: _Tune) -> _Particles:
     n_partons = rng.geometric(1.0 - _WJETS_JET_RATIO, n) - 1
     event = np.repeat(np.arange(n), n_partons)
     size = len(event)
-    partons = _Particles.build(event, _pareto(rng, _WJETS_PT_MIN, _WJETS_PT_POWER, size),
-                               rng.normal(0.0, 2.0, size), rng.uniform(-np.pi, np.pi, size),
-                               _wjets_flavours(rng, event, n_partons))
+    partons = _Particles.build(
+        event,
+        _pareto(rng, _WJETS_PT_MIN, _WJETS_PT_POWER, size),
+        rng.normal(0.0, 2.0, size),
+        rng.uniform(-np.pi, np.pi, size),
+        _wjets_flavours(rng, event, n_partons),
+    )
     recoil_x, recoil_y = _recoil(partons, n)
-    w = _p4(recoil_x + rng.normal(0.0, 6.0, n), recoil_y + rng.normal(0.0, 6.0, n),
-            rng.normal(0.0, 2.0, n), _breit_wigner(rng, _W_MASS, _W_WIDTH, n))
+    w = _p4(
+        recoil_x + rng.normal(0.0, 6.0, n),
+        recoil_y + rng.normal(0.0, 6.0, n),
+        rng.normal(0.0, 2.0, n),
+        _breit_wigner(rng, _W_MASS, _W_WIDTH, n),
+    )
     charge = np.where(rng.uniform(size=n) < 0.58, 1, -1)
     return _Particles.concat(partons, _w_decay(rng, w, charge, leptonic_only=True))
 
 
-def _wjets_flavours(rng: np.random.Generator, event: np.ndarray, n_partons: np.ndarray) -> np.ndarray:
+def _wjets_flavours(
+    rng: np.random.Generator, event: np.ndarray, n_partons: np.ndarray
+) -> np.ndarray:
     """Flavour of W+jets partons: W+bb and W+cc grow with the multiplicity, W+c is flat."""
     extra = np.maximum(n_partons - 1, 0)
     p_bb, p_cc = _WJETS_BB_PER_PARTON * extra, _WJETS_CC_PER_PARTON * extra
     p_c = np.where(n_partons > 0, _WJETS_C_FRACTION, 0.0)
     u = rng.uniform(size=len(n_partons))
-    heavy = np.select([u < p_bb, u < p_bb + p_cc, u < p_bb + p_cc + p_c], [_BOTTOM, _CHARM, -_CHARM], 0)
-    rank = _event_rank(event, len(n_partons))
-    heavy = heavy[event]
-    pair = (np.abs(heavy) > 0) & ((rank == 0) | ((rank == 1) & (heavy > 0)))
-    return np.where(pair, np.abs(heavy), _GLUON)
+    classes = [u < p_bb, u < p_bb + p_cc, u < p_bb + p_cc + p_c]  # W+bb, W+cc, W+c
+    heavy_flavour = np.select(classes, [_BOTTOM, _CHARM, _CHARM], _GLUON)
+    n_heavy = np.select(classes, [2, 2, 1], 0)
+    is_heavy = _event_rank(event, len(n_partons)) < n_heavy[event]
+    return np.where(is_heavy, heavy_flavour[event], _GLUON)
 
 
 _HARD_PROCESSES: dict[str, Callable[[np.random.Generator, int, _Tune], _Particles]] = {
@@ -432,14 +547,18 @@ def _decay_taus(rng: np.random.Generator, particles: _Particles) -> _Particles:
     n = int(is_tau.sum())
     u = rng.uniform(size=n)
     code = np.select([u < 0.178, u < 0.352], [_ELECTRON, _MUON], _HADRONIC_TAU)
-    visible_fraction = np.where(code == _HADRONIC_TAU, rng.uniform(0.35, 1.0, n), rng.beta(1.3, 2.3, n))
+    visible_fraction = np.where(
+        code == _HADRONIC_TAU, rng.uniform(0.35, 1.0, n), rng.beta(1.3, 2.3, n)
+    )
     pdg, pt = particles.pdg.copy(), particles.pt.copy()
     pdg[is_tau] = code
     pt[is_tau] *= visible_fraction
     return replace(particles, pdg=pdg, pt=pt, mass=_mass_of(pdg))
 
 
-def _final_state_radiation(rng: np.random.Generator, partons: _Particles, probability: float) -> _Particles:
+def _final_state_radiation(
+    rng: np.random.Generator, partons: _Particles, probability: float
+) -> _Particles:
     """Let some partons split off a gluon at an angle beyond the jet radius of 0.4."""
     splits = rng.uniform(size=len(partons)) < probability
     parents = partons.select(splits)
@@ -447,23 +566,36 @@ def _final_state_radiation(rng: np.random.Generator, partons: _Particles, probab
     fraction = rng.uniform(0.08, 0.45, n)
     distance = 0.4 + rng.exponential(0.35, n)
     angle = rng.uniform(-np.pi, np.pi, n)
-    emitted = _Particles.build(parents.event, parents.pt * fraction, parents.eta + distance * np.cos(angle),
-                               _wrap_phi(parents.phi + distance * np.sin(angle)), _GLUON)
+    emitted = _Particles.build(
+        parents.event,
+        parents.pt * fraction,
+        parents.eta + distance * np.cos(angle),
+        _wrap_phi(parents.phi + distance * np.sin(angle)),
+        _GLUON,
+    )
     pt = partons.pt.copy()
     pt[splits] *= 1.0 - fraction
     return _Particles.concat(replace(partons, pt=pt), emitted)
 
 
-def _parton_jets(rng: np.random.Generator, partons: _Particles, response_scale: float) -> _Particles:
+def _parton_jets(
+    rng: np.random.Generator, partons: _Particles, response_scale: float
+) -> _Particles:
     """Jets from partons: flavour-dependent response, pt-dependent resolution, a jet mass."""
     n = len(partons)
     noise, stochastic, constant = _JET_RESOLUTION
     resolution = np.sqrt((noise / partons.pt) ** 2 + stochastic**2 / partons.pt + constant**2)
     mean = np.where(partons.pdg == _BOTTOM, _JET_RESPONSE_B, _JET_RESPONSE_LIGHT) * response_scale
     pt = partons.pt * np.maximum(rng.normal(mean, resolution), 0.05)
-    return _Particles(partons.event, pt, partons.eta + rng.normal(0.0, 0.02, n),
-                      _wrap_phi(partons.phi + rng.normal(0.0, 0.02, n)), pt * rng.gamma(4.0, 0.03, n),
-                      partons.pdg, np.zeros(n, np.int64))
+    return _Particles(
+        partons.event,
+        pt,
+        partons.eta + rng.normal(0.0, 0.02, n),
+        _wrap_phi(partons.phi + rng.normal(0.0, 0.02, n)),
+        pt * rng.gamma(4.0, 0.03, n),
+        partons.pdg,
+        np.zeros(n, np.int64),
+    )
 
 
 def _pileup_jets(rng: np.random.Generator, n_events: int) -> _Particles:
@@ -471,19 +603,27 @@ def _pileup_jets(rng: np.random.Generator, n_events: int) -> _Particles:
     event = np.repeat(np.arange(n_events), rng.poisson(_PILEUP_JETS_PER_EVENT, n_events))
     n = len(event)
     pt = _JET_PT_MIN + rng.exponential(_PILEUP_JET_PT_SLOPE, n)
-    jets = _Particles.build(event, pt, rng.uniform(-_JET_ETA_MAX, _JET_ETA_MAX, n),
-                            rng.uniform(-np.pi, np.pi, n), _PILEUP)
+    jets = _Particles.build(
+        event,
+        pt,
+        rng.uniform(-_JET_ETA_MAX, _JET_ETA_MAX, n),
+        rng.uniform(-np.pi, np.pi, n),
+        _PILEUP,
+    )
     jets.mass = pt * rng.gamma(4.0, 0.03, n)
     return jets
 
 
 def _lepton_jets(rng: np.random.Generator, leptons: dict[str, np.ndarray]) -> _Particles:
     """Isolated electrons and muons are clustered into jets too (failing the lepton veto)."""
-    keep = (leptons["pt"] > _JET_PT_MIN / 1.2) & (rng.uniform(size=len(leptons["pt"])) < _LEPTON_JET_PROBABILITY)
+    keep = (leptons["pt"] > _JET_PT_MIN / 1.2) & (
+        rng.uniform(size=len(leptons["pt"])) < _LEPTON_JET_PROBABILITY
+    )
     n = int(keep.sum())
     pt = leptons["pt"][keep] * rng.uniform(1.0, 1.2, n)
-    jets = _Particles.build(leptons["event"][keep], pt, leptons["eta"][keep], leptons["phi"][keep],
-                            leptons["pdg"][keep])
+    jets = _Particles.build(
+        leptons["event"][keep], pt, leptons["eta"][keep], leptons["phi"][keep], leptons["pdg"][keep]
+    )
     jets.mass = pt * rng.gamma(2.0, 0.02, n)
     return jets
 
@@ -493,23 +633,36 @@ def _jet_id(rng: np.random.Generator, origin: np.ndarray) -> np.ndarray:
     u = rng.uniform(size=len(origin))
     hadronic = np.select([u < 0.94, u < 0.98], [6, 2], 0)
     electron = np.where(u < 0.6, 2, 0)
-    return np.select([origin == _ELECTRON, origin == _MUON], [electron, 2], hadronic).astype(np.int32)
+    jet_id = np.select([origin == _ELECTRON, origin == _MUON], [electron, 2], hadronic)
+    return jet_id.astype(np.int32)
 
 
 def _btag_scores(rng: np.random.Generator, origin: np.ndarray, eta: np.ndarray) -> np.ndarray:
     """CSVv2 scores: a flavour-dependent chance to be above 0.5, then Beta-shaped within."""
     flavour = np.select([origin == _BOTTOM, origin == _CHARM], [2, 1], 0)
-    tagged = (rng.uniform(size=len(origin)) < _BTAG_EFFICIENCY[flavour]) & (np.abs(eta) < _TRACKER_ETA)
-    above = 0.5 + 0.5 * rng.beta(*_BTAG_TAGGED_BETA[flavour].T)
-    below = 0.5 * rng.beta(*_BTAG_UNTAGGED_BETA[flavour].T)
-    return np.where(tagged, above, below)
+    in_tracker = np.abs(eta) < _TRACKER_ETA
+    tagged = in_tracker & (rng.uniform(size=len(origin)) < _BTAG_EFFICIENCY[flavour])
+    scores = np.empty(len(origin))
+    shapes = zip(_BTAG_TAGGED_BETA, _BTAG_UNTAGGED_BETA, strict=True)
+    for index, (above, below) in enumerate(shapes):
+        for is_tagged, (a, b), offset in ((True, above, 0.5), (False, below, 0.0)):
+            jets = (flavour == index) & (tagged == is_tagged)
+            scores[jets] = offset + 0.5 * rng.beta(a, b, np.count_nonzero(jets))
+    return scores
 
 
 def _jet_columns(rng: np.random.Generator, jets: _Particles) -> dict[str, np.ndarray]:
     """NanoAOD jet columns of the jets above the NanoAOD threshold."""
     jets = jets.select((jets.pt > _JET_PT_MIN) & (np.abs(jets.eta) < _JET_ETA_MAX))
-    return {"event": jets.event, "pt": jets.pt, "eta": jets.eta, "phi": jets.phi, "mass": jets.mass,
-            "btagCSVV2": _btag_scores(rng, jets.pdg, jets.eta), "jetId": _jet_id(rng, jets.pdg)}
+    return {
+        "event": jets.event,
+        "pt": jets.pt,
+        "eta": jets.eta,
+        "phi": jets.phi,
+        "mass": jets.mass,
+        "btagCSVV2": _btag_scores(rng, jets.pdg, jets.eta),
+        "jetId": _jet_id(rng, jets.pdg),
+    }
 
 
 def _prompt_isolation(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -518,57 +671,100 @@ def _prompt_isolation(rng: np.random.Generator, n: int) -> np.ndarray:
     return np.where(near_jet, rng.exponential(0.2, n), rng.exponential(0.03, n))
 
 
-def _heavy_flavour_leptons(rng: np.random.Generator, partons: _Particles) -> tuple[_Particles, np.ndarray]:
+def _heavy_flavour_leptons(
+    rng: np.random.Generator, partons: _Particles
+) -> tuple[_Particles, np.ndarray]:
     """Leptons from semileptonic b and c decays inside jets, and their (large) isolation."""
-    rate = np.select([partons.pdg == _BOTTOM, partons.pdg == _CHARM],
-                     [_HEAVY_FLAVOUR_LEPTON_RATE[_BOTTOM], _HEAVY_FLAVOUR_LEPTON_RATE[_CHARM]], 0.0)
+    rate = np.select(
+        [partons.pdg == _BOTTOM, partons.pdg == _CHARM],
+        [_HEAVY_FLAVOUR_LEPTON_RATE[_BOTTOM], _HEAVY_FLAVOUR_LEPTON_RATE[_CHARM]],
+        0.0,
+    )
     parents = partons.select(rng.uniform(size=len(partons)) < rate)
-    momentum_fraction = rng.beta(1.6, 5.0, len(parents))
-    return (_collinear_leptons(rng, parents, momentum_fraction, rng.choice([_ELECTRON, _MUON], len(parents))),
-            (1.0 - momentum_fraction) / momentum_fraction * rng.uniform(0.3, 1.0, len(parents)))
+    n = len(parents)
+    momentum_fraction = rng.beta(1.6, 5.0, n)
+    flavour = rng.choice([_ELECTRON, _MUON], n)
+    leptons = _collinear_leptons(rng, parents, momentum_fraction, flavour)
+    isolation = (1.0 - momentum_fraction) / momentum_fraction * rng.uniform(0.3, 1.0, n)
+    return leptons, isolation
 
 
 def _fake_electrons(rng: np.random.Generator, partons: _Particles) -> tuple[_Particles, np.ndarray]:
     """Electron candidates faked by light jets (conversions, pi0 overlaps)."""
     light = ~np.isin(partons.pdg, (_BOTTOM, _CHARM)) & (partons.pt > _FAKE_ELECTRON_PT_MIN)
     parents = partons.select(light & (rng.uniform(size=len(partons)) < _FAKE_ELECTRON_RATE))
-    momentum_fraction = rng.uniform(0.3, 0.95, len(parents))
-    return (_collinear_leptons(rng, parents, momentum_fraction, _ELECTRON),
-            (1.0 - momentum_fraction) / momentum_fraction * rng.uniform(0.2, 1.0, len(parents)))
+    n = len(parents)
+    momentum_fraction = rng.uniform(0.3, 0.95, n)
+    electrons = _collinear_leptons(rng, parents, momentum_fraction, _ELECTRON)
+    isolation = (1.0 - momentum_fraction) / momentum_fraction * rng.uniform(0.2, 1.0, n)
+    return electrons, isolation
 
 
 def _in_flight_muons(rng: np.random.Generator, n_events: int) -> tuple[_Particles, np.ndarray]:
     """Soft muons from pion and kaon decays in flight."""
     event = np.repeat(np.arange(n_events), rng.poisson(_IN_FLIGHT_MUONS_PER_EVENT, n_events))
     n = len(event)
-    muons = _Particles.build(event, 3.0 + rng.exponential(4.0, n), rng.uniform(-2.4, 2.4, n),
-                             rng.uniform(-np.pi, np.pi, n), _MUON, rng.choice([-1, 1], n))
+    muons = _Particles.build(
+        event,
+        3.0 + rng.exponential(4.0, n),
+        rng.uniform(-2.4, 2.4, n),
+        rng.uniform(-np.pi, np.pi, n),
+        _MUON,
+        rng.choice([-1, 1], n),
+    )
     return muons, 0.1 + rng.exponential(0.8, n)
 
 
-def _collinear_leptons(rng: np.random.Generator, parents: _Particles, momentum_fraction: np.ndarray,
-                       pdg: int | np.ndarray) -> _Particles:
+def _collinear_leptons(
+    rng: np.random.Generator,
+    parents: _Particles,
+    momentum_fraction: np.ndarray,
+    pdg: int | np.ndarray,
+) -> _Particles:
     """Leptons carrying a fraction of their parent's momentum, close to its direction."""
     n = len(parents)
-    return _Particles.build(parents.event, parents.pt * momentum_fraction, parents.eta + rng.normal(0.0, 0.05, n),
-                            _wrap_phi(parents.phi + rng.normal(0.0, 0.05, n)), pdg, rng.choice([-1, 1], n))
+    return _Particles.build(
+        parents.event,
+        parents.pt * momentum_fraction,
+        parents.eta + rng.normal(0.0, 0.05, n),
+        _wrap_phi(parents.phi + rng.normal(0.0, 0.05, n)),
+        pdg,
+        rng.choice([-1, 1], n),
+    )
 
 
-def _lepton_columns(rng: np.random.Generator, leptons: _Particles, isolation: np.ndarray,
-                    origin: _LeptonOrigin) -> dict[str, np.ndarray]:
+def _lepton_columns(
+    rng: np.random.Generator, leptons: _Particles, isolation: np.ndarray, origin: _LeptonOrigin
+) -> dict[str, np.ndarray]:
     """Reconstructed leptons (acceptance, efficiency, resolution) with ID and sip3d by origin."""
-    pt_min, eta_max, efficiency = (np.where(leptons.pdg == _ELECTRON, e, mu)
-                                   for e, mu in zip(_LEPTON_ACCEPTANCE[_ELECTRON], _LEPTON_ACCEPTANCE[_MUON]))
-    keep = (leptons.pt > pt_min) & (np.abs(leptons.eta) < eta_max) & (rng.uniform(size=len(leptons)) < efficiency)
+    pt_min, eta_max, efficiency = (
+        np.where(leptons.pdg == _ELECTRON, e, mu)
+        for e, mu in zip(_LEPTON_ACCEPTANCE[_ELECTRON], _LEPTON_ACCEPTANCE[_MUON], strict=True)
+    )
+    keep = (
+        (leptons.pt > pt_min)
+        & (np.abs(leptons.eta) < eta_max)
+        & (rng.uniform(size=len(leptons)) < efficiency)
+    )
     leptons, isolation = leptons.select(keep), isolation[keep]
     n = len(leptons)
-    resolution = np.where(leptons.pdg == _ELECTRON, _LEPTON_PT_RESOLUTION[_ELECTRON], _LEPTON_PT_RESOLUTION[_MUON])
+    resolution = np.where(
+        leptons.pdg == _ELECTRON, _LEPTON_PT_RESOLUTION[_ELECTRON], _LEPTON_PT_RESOLUTION[_MUON]
+    )
     in_tail = rng.uniform(size=n) < origin.sip3d_tail_fraction
     return {
-        "event": leptons.event, "pdg": leptons.pdg, "pt": leptons.pt * rng.normal(1.0, resolution),
-        "eta": leptons.eta, "phi": leptons.phi, "mass": leptons.mass, "charge": leptons.charge,
-        "sip3d": np.where(in_tail, rng.exponential(origin.sip3d_tail_mean, n), np.abs(rng.normal(0.0, 1.2, n))),
-        "pfRelIso04_all": isolation, "cutBased": rng.choice(5, n, p=origin.electron_id),
+        "event": leptons.event,
+        "pdg": leptons.pdg,
+        "pt": leptons.pt * rng.normal(1.0, resolution),
+        "eta": leptons.eta,
+        "phi": leptons.phi,
+        "mass": leptons.mass,
+        "charge": leptons.charge,
+        "sip3d": np.where(
+            in_tail, rng.exponential(origin.sip3d_tail_mean, n), np.abs(rng.normal(0.0, 1.2, n))
+        ),
+        "pfRelIso04_all": isolation,
+        "cutBased": rng.choice(5, n, p=origin.electron_id),
         "tightId": rng.uniform(size=n) < origin.muon_tight_id,
     }
 
@@ -581,23 +777,32 @@ def _select_columns(columns: dict[str, np.ndarray], mask: np.ndarray) -> dict[st
     return {name: values[mask] for name, values in columns.items()}
 
 
-def _simulate_events(rng: np.random.Generator, process: str, n_events: int, tune: _Tune) -> dict[str, ak.Array]:
+def _simulate_events(
+    rng: np.random.Generator, process: str, n_events: int, tune: _Tune
+) -> dict[str, ak.Array]:
     """Generate, shower and reconstruct events: the Electron, Muon and Jet collections."""
     truth = _decay_taus(rng, _HARD_PROCESSES[process](rng, n_events, tune))
     is_lepton = np.isin(truth.pdg, (_ELECTRON, _MUON))
     partons = _final_state_radiation(rng, truth.select(~is_lepton), tune.fsr_probability)
-    prompt = _lepton_columns(rng, truth.select(is_lepton), _prompt_isolation(rng, int(is_lepton.sum())), _PROMPT)
+    prompt = _lepton_columns(
+        rng, truth.select(is_lepton), _prompt_isolation(rng, int(is_lepton.sum())), _PROMPT
+    )
     leptons = _concat_columns(
         prompt,
         _lepton_columns(rng, *_heavy_flavour_leptons(rng, partons), _HEAVY_FLAVOUR),
         _lepton_columns(rng, *_fake_electrons(rng, partons), _FAKE),
         _lepton_columns(rng, *_in_flight_muons(rng, n_events), _FAKE),
     )
-    jets = _Particles.concat(_parton_jets(rng, partons, tune.jet_response), _pileup_jets(rng, n_events),
-                             _lepton_jets(rng, prompt))
+    jets = _Particles.concat(
+        _parton_jets(rng, partons, tune.jet_response),
+        _pileup_jets(rng, n_events),
+        _lepton_jets(rng, prompt),
+    )
+    electrons = _select_columns(leptons, leptons["pdg"] == _ELECTRON)
+    muons = _select_columns(leptons, leptons["pdg"] == _MUON)
     return {
-        "Electron": _collection(_select_columns(leptons, leptons["pdg"] == _ELECTRON), n_events, _ELECTRON_FIELDS),
-        "Muon": _collection(_select_columns(leptons, leptons["pdg"] == _MUON), n_events, _MUON_FIELDS),
+        "Electron": _collection(electrons, n_events, _ELECTRON_FIELDS),
+        "Muon": _collection(muons, n_events, _MUON_FIELDS),
         "Jet": _collection(_jet_columns(rng, jets), n_events, _JET_FIELDS),
     }
 
@@ -623,7 +828,9 @@ def _collection(columns: dict[str, np.ndarray], n_events: int, dtypes: dict[str,
     record = {}
     for name, dtype in dtypes.items():
         values = columns[name][order].astype(dtype)
-        record[name] = _round_mantissa(values, _MANTISSA_BITS[name]) if name in _MANTISSA_BITS else values
+        record[name] = (
+            _round_mantissa(values, _MANTISSA_BITS[name]) if name in _MANTISSA_BITS else values
+        )
     return ak.unflatten(ak.zip(record), counts)
 
 
@@ -646,8 +853,14 @@ def _uint32_counters() -> Iterator[None]:
     """
     original = _cascadetree.Tree._branch_np
 
-    def branch_np(self: Any, name: str, branch_type: Any, dtype: np.dtype, counter: Any = None,
-                  kind: str = "normal") -> dict[str, Any]:
+    def branch_np(
+        self: Any,
+        name: str,
+        branch_type: Any,
+        dtype: np.dtype,
+        counter: Any = None,
+        kind: str = "normal",
+    ) -> dict[str, Any]:
         if kind == "counter":
             branch_type = dtype = np.dtype(np.uint32)
         return original(self, name, branch_type, dtype, counter=counter, kind=kind)
@@ -662,21 +875,39 @@ def _uint32_counters() -> Iterator[None]:
 def _write_events(path: Path, branches: dict[str, Any], compression: str, level: int) -> None:
     """Write the branches to tree ``Events`` of a new file, atomically, in large baskets."""
     n_events = len(branches["event"])
-    types = {name: values.dtype if isinstance(values, np.ndarray) else values.type.content
-             for name, values in branches.items()}
-    with atomic_path(path) as tmp, uproot.recreate(tmp, compression=COMPRESSIONS[compression](level)) as file:
+    types = {
+        name: values.dtype if isinstance(values, np.ndarray) else values.type.content
+        for name, values in branches.items()
+    }
+    with (
+        atomic_path(path) as tmp,
+        uproot.recreate(tmp, compression=COMPRESSIONS[compression](level)) as file,
+    ):
         with _uint32_counters():
             tree = file.mktree("Events", types)
         for start in range(0, n_events, _EVENTS_PER_BASKET):
-            tree.extend({name: values[start:start + _EVENTS_PER_BASKET] for name, values in branches.items()})
+            tree.extend(
+                {
+                    name: values[start : start + _EVENTS_PER_BASKET]
+                    for name, values in branches.items()
+                }
+            )
 
 
 # --------------------------------------------------------------------------------------
 # public API
 
 
-def generate_file(path: Path, process: str, variation: str, n_events: int, seed: int,
-                  first_event: int = 0, compression: str = "zstd", level: int = 1) -> int:
+def generate_file(
+    path: Path,
+    process: str,
+    variation: str,
+    n_events: int,
+    seed: int,
+    first_event: int = 0,
+    compression: str = "zstd",
+    level: int = 1,
+) -> int:
     """Write one NanoAOD-like file (tree `Events`); return the number of events written.
 
     The random stream is keyed by (seed, process, variation, first_event), so the files of a
@@ -685,17 +916,29 @@ def generate_file(path: Path, process: str, variation: str, n_events: int, seed:
     _check_sample(process, variation)
     _check_compression(compression)
     if n_events < 0 or seed < 0 or first_event < 0:
-        raise ConfigError(f"n_events, seed and first_event must be >= 0, got {n_events}, {seed}, {first_event}")
-    rng = np.random.Generator(np.random.PCG64(_seed_sequence(seed, process, variation, first_event)))
+        raise ConfigError(
+            f"n_events, seed and first_event must be >= 0, got {n_events}, {seed}, {first_event}"
+        )
+    rng = np.random.Generator(
+        np.random.PCG64(_seed_sequence(seed, process, variation, first_event))
+    )
     collections = _simulate_events(rng, process, n_events, _TUNES[variation])
     _write_events(Path(path), _event_ids(first_event, n_events) | collections, compression, level)
     logger.info("wrote %s: %s__%s, %d events", path, process, variation, n_events)
     return n_events
 
 
-def generate_dataset(output_dir: Path, *, events: dict[str, int] | None = None,
-                     files_per_sample: int = 4, seed: int = 42, compression: str = "zstd",
-                     level: int = 1, workers: int = 1, progress: bool = False) -> Path:
+def generate_dataset(
+    output_dir: Path,
+    *,
+    events: dict[str, int] | None = None,
+    files_per_sample: int = 4,
+    seed: int = 42,
+    compression: str = "zstd",
+    level: int = 1,
+    workers: int = 1,
+    progress: bool = False,
+) -> Path:
     """Write all samples under output_dir and a fileset JSON (`output_dir/fileset.json`); return its path.
 
     ``events`` maps ``process__variation`` to a number of events (default DEFAULT_EVENTS) and
@@ -705,7 +948,9 @@ def generate_dataset(output_dir: Path, *, events: dict[str, int] | None = None,
     _check_events(events)
     _check_compression(compression)
     if files_per_sample < 1 or workers < 1:
-        raise ConfigError(f"files_per_sample and workers must be >= 1, got {files_per_sample}, {workers}")
+        raise ConfigError(
+            f"files_per_sample and workers must be >= 1, got {files_per_sample}, {workers}"
+        )
     output_dir = Path(output_dir).resolve()
     jobs = _file_jobs(output_dir, events, files_per_sample, seed, compression, level)
     _run_jobs(jobs, workers, progress)
@@ -726,8 +971,14 @@ class _FileJob:
     level: int
 
 
-def _file_jobs(output_dir: Path, events: dict[str, int], files_per_sample: int, seed: int,
-               compression: str, level: int) -> list[_FileJob]:
+def _file_jobs(
+    output_dir: Path,
+    events: dict[str, int],
+    files_per_sample: int,
+    seed: int,
+    compression: str,
+    level: int,
+) -> list[_FileJob]:
     """One job per file; the events of a sample are split evenly and numbered consecutively."""
     jobs = []
     for sample, n_events in events.items():
@@ -735,9 +986,11 @@ def _file_jobs(output_dir: Path, events: dict[str, int], files_per_sample: int, 
         n_files = min(files_per_sample, n_events)
         sizes = [n_events // n_files + (i < n_events % n_files) for i in range(n_files)]
         first_events = np.cumsum([0, *sizes[:-1]])
-        for i, (size, first) in enumerate(zip(sizes, first_events)):
+        for i, (size, first) in enumerate(zip(sizes, first_events, strict=True)):
             path = output_dir / sample / f"{sample}_{i:03d}.root"
-            jobs.append(_FileJob(path, process, variation, size, seed, int(first), compression, level))
+            jobs.append(
+                _FileJob(path, process, variation, size, seed, int(first), compression, level)
+            )
     return jobs
 
 
@@ -753,36 +1006,51 @@ def _run_jobs(jobs: list[_FileJob], workers: int, progress: bool) -> None:
                 bar.update()
             return
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            for future in as_completed([pool.submit(generate_file, **vars(job)) for job in ordered]):
-                future.result()
-                bar.update()
+            futures = [pool.submit(generate_file, **vars(job)) for job in ordered]
+            try:
+                for future in as_completed(futures):
+                    future.result()
+                    bar.update()
+            except BaseException:
+                pool.shutdown(cancel_futures=True)
+                raise
 
 
 def _fileset(jobs: list[_FileJob]) -> dict[str, dict[str, dict[str, Any]]]:
     """The nanoaod_inputs.json structure for the generated files."""
     fileset: dict[str, dict[str, dict[str, Any]]] = {}
     for job in jobs:
-        sample = fileset.setdefault(job.process, {}).setdefault(job.variation, {"nevts_total": 0, "files": []})
+        sample = fileset.setdefault(job.process, {}).setdefault(
+            job.variation, {"nevts_total": 0, "files": []}
+        )
         sample["nevts_total"] += job.n_events
         sample["files"].append({"path": str(job.path), "nevts": job.n_events})
     return fileset
 
 
-def _seed_sequence(seed: int, process: str, variation: str, first_event: int) -> np.random.SeedSequence:
+def _seed_sequence(
+    seed: int, process: str, variation: str, first_event: int
+) -> np.random.SeedSequence:
     """Seed sequence of one file: stable across Python processes (no built-in hash)."""
-    return np.random.SeedSequence([seed, zlib.crc32(process.encode()), zlib.crc32(variation.encode()), first_event])
+    return np.random.SeedSequence(
+        [seed, zlib.crc32(process.encode()), zlib.crc32(variation.encode()), first_event]
+    )
 
 
 def _check_sample(process: str, variation: str) -> None:
     if variation not in SAMPLES.get(process, ()):
-        raise ConfigError(f"unknown sample {process}__{variation}; valid samples: {', '.join(_sample_names())}")
+        raise ConfigError(
+            f"unknown sample {process}__{variation}; valid samples: {', '.join(_sample_names())}"
+        )
 
 
 def _check_events(events: dict[str, int]) -> None:
     valid = _sample_names()
     for sample, n_events in events.items():
         if sample not in valid:
-            raise ConfigError(f"unknown sample {sample!r} in events; valid samples: {', '.join(valid)}")
+            raise ConfigError(
+                f"unknown sample {sample!r} in events; valid samples: {', '.join(valid)}"
+            )
         if not isinstance(n_events, (int, np.integer)) or n_events < 1:
             raise ConfigError(f"events[{sample!r}] must be a positive integer, got {n_events!r}")
 
@@ -793,4 +1061,8 @@ def _check_compression(compression: str) -> None:
 
 
 def _sample_names() -> list[str]:
-    return [f"{process}__{variation}" for process, variations in SAMPLES.items() for variation in variations]
+    return [
+        f"{process}__{variation}"
+        for process, variations in SAMPLES.items()
+        for variation in variations
+    ]
