@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
@@ -44,8 +45,9 @@ def _run_local(samples, query, cache_dir, tree, client, skip_bad_files, progress
     from tqdm import tqdm
 
     jobs = [(s.key, f) for s in samples for f in s.files]
+    run = uuid.uuid4().hex[:8]  # fresh task keys: a resubmission must not meet cancelled ones
     futures = {
-        client.submit(deliver_file, f.path, tree, query, cache_dir, f.nevts, key=f"deliver-{i}-{f.path}", pure=False): (
+        client.submit(deliver_file, f.path, tree, query, cache_dir, f.nevts, key=f"deliver-{run}-{i}", pure=False): (
             key,
             f.path,
         )
