@@ -45,15 +45,16 @@ def processing_benchmark(settings: Settings, output: Path) -> dict[str, Any]:
     return result
 
 
-def _rate(measured: tuple[int, float], cores: int) -> dict[str, float]:
-    events, wall = measured
-    return {"events": events, "wall_s": wall, "events_per_s": events / wall, "events_per_s_per_core": events / wall / cores}
+def _rate(measured: tuple[int, float, dict[str, float]], cores: int) -> dict[str, float]:
+    events, wall, parts = measured
+    return {"events": events, "wall_s": wall, "events_per_s": events / wall,
+            "events_per_s_per_core": events / wall / cores, **parts}
 
 
 def _read_only(client, files: list[tuple[str, str]]) -> tuple[int, float]:
     start = time.perf_counter()
     counts = client.gather(client.map(_read_columns, files, pure=False))
-    return sum(counts), time.perf_counter() - start
+    return sum(counts), time.perf_counter() - start, {}
 
 
 def _read_columns(item: tuple[str, str]) -> int:
@@ -72,8 +73,12 @@ def _first_pass(settings: Settings, samples, client) -> tuple[int, float]:
         delivery = replace(settings.delivery, cache_dir=Path(cache))
         start = time.perf_counter()
         manifest = deliver(samples, delivery, settings.analysis.cuts, settings.analysis.tree, client, progress=False)
-        processing.run(manifest, settings.analysis, settings.processing, client, progress=False)
-        return manifest["events_in"], time.perf_counter() - start
+        delivered = time.perf_counter()
+        _, metrics = processing.run(manifest, settings.analysis, settings.processing, client, progress=False)
+        end = time.perf_counter()
+        return manifest["events_in"], end - start, {
+            "delivery_wall_s": delivered - start, "processing_wall_s": end - delivered,
+            "events_delivered": manifest["events_out"], "processing_chunks": metrics["chunks"]}
 
 
 def _direct_coffea(settings: Settings, samples, client) -> tuple[int, float]:
@@ -85,7 +90,7 @@ def _direct_coffea(settings: Settings, samples, client) -> tuple[int, float]:
     }}
     start = time.perf_counter()
     processing.run(manifest, settings.analysis, settings.processing, client, progress=False)
-    return manifest_events(manifest), time.perf_counter() - start
+    return manifest_events(manifest), time.perf_counter() - start, {}
 
 
 def manifest_events(manifest: dict[str, Any]) -> int:

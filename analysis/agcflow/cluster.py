@@ -52,6 +52,7 @@ def _local_client(settings: ClusterSettings) -> Iterator[Client]:
         )
     with cluster, Client(cluster) as client:
         client.wait_for_workers(settings.n_workers, timeout=settings.startup_timeout_s)
+        client.run(_import_stage_modules)
         log.info("local Dask cluster: %d workers x %d threads", settings.n_workers, settings.threads_per_worker)
         yield client
 
@@ -61,7 +62,7 @@ def _address_client(settings: ClusterSettings) -> Iterator[Client]:
     from distributed import Client
 
     try:
-        client = Client(settings.address, timeout=settings.startup_timeout_s)
+        client = Client(settings.address, timeout=f"{settings.startup_timeout_s}s")
     except (OSError, TimeoutError) as err:
         raise ServiceError(
             f"cannot reach the Dask scheduler at cluster.address = {settings.address!r} "
@@ -69,6 +70,12 @@ def _address_client(settings: ClusterSettings) -> Iterator[Client]:
         ) from err
     with client:
         yield client
+
+
+def _import_stage_modules() -> None:
+    """Import the stages' modules on a worker at start-up rather than inside its first task."""
+    import agcflow.delivery.local  # noqa: F401
+    import agcflow.processor  # noqa: F401
 
 
 def worker_count(client: Client) -> tuple[int, int]:

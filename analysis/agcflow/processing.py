@@ -55,15 +55,17 @@ def run(
     """Fill every histogram of the analysis; return them (pseudodata included) and metrics."""
     from coffea import processor
     from coffea.nanoevents import NanoAODSchema
+    fileset = coffea_fileset(manifest, analysis)
     runner = processor.Runner(
         executor=processor.DaskExecutor(client=client, status=progress, treereduction=8),
         schema=NanoAODSchema,
         chunksize=processing.chunk_size,
         savemetrics=True,
+        metadata_cache=known_file_metadata(manifest, fileset),
     )
     start = time.perf_counter()
     output, metrics = runner(
-        coffea_fileset(manifest, analysis),
+        fileset,
         processor_instance=TtbarProcessor(analysis, processing.seed),
         treename="Events",
     )
@@ -71,6 +73,21 @@ def run(
     hists = complete(output.get("hists", {}), manifest, analysis)
     return hists, {"wall_s": wall, "chunks": metrics.get("chunks", 0), "bytes_read": metrics.get("bytesread", 0),
                    "entries": metrics.get("entries", 0), "processtime_s": metrics.get("processtime", 0.0)}
+
+
+def known_file_metadata(manifest: dict[str, Any], fileset: dict[str, dict]) -> dict:
+    """coffea's per-file metadata (entries, UUID) from the manifest: no file is reopened to
+    count its entries. Files delivered without a recorded UUID are left to coffea."""
+    from coffea.processor.executor import FileMeta
+
+    cache = {}
+    for key, entry in manifest["samples"].items():
+        for record in entry["files"]:
+            if record.get("uuid") and key in fileset:
+                meta = {**fileset[key]["metadata"], "numentries": record["nevts_out"],
+                        "uuid": bytes.fromhex(record["uuid"])}
+                cache[FileMeta(key, record["skim"], "Events")] = meta
+    return cache
 
 
 def complete(hists: dict[str, hist.Hist], manifest: dict[str, Any], analysis: AnalysisSettings) -> dict[str, hist.Hist]:

@@ -44,7 +44,8 @@ def _run_local(samples, query, cache_dir, tree, client, skip_bad_files, progress
     from distributed import as_completed
     from tqdm import tqdm
 
-    jobs = [(s.key, f) for s in samples for f in s.files]
+    # largest files first: the last tasks to finish are then the short ones
+    jobs = sorted(((s.key, f) for s in samples for f in s.files), key=lambda job: -(job[1].nevts or 0))
     run = uuid.uuid4().hex[:8]  # fresh task keys: a resubmission must not meet cancelled ones
     futures = {
         client.submit(deliver_file, f.path, tree, query, cache_dir, f.nevts, key=f"deliver-{run}-{i}", pure=False): (

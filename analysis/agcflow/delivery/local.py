@@ -36,6 +36,7 @@ class SkimRecord:
     nevts_out: int
     bytes_read: int
     wall_s: float
+    uuid: str = ""  # the skim's ROOT file UUID (hex), so processing need not reopen it
     cached: bool = False
 
 
@@ -58,8 +59,8 @@ def deliver_file(source: str, tree: str, query: DeliveryQuery, cache_dir: str, e
         return SkimRecord(**{**read_json(sidecar), "cached": True})
     start = time.perf_counter()
     selected, n_in, bytes_read = _read_selected(source, tree, query, expected)
-    _write_skim(skim, selected)
-    record = SkimRecord(source, str(skim), n_in, len(selected["run"]), bytes_read, time.perf_counter() - start)
+    uuid = _write_skim(skim, selected)
+    record = SkimRecord(source, str(skim), n_in, len(selected["run"]), bytes_read, time.perf_counter() - start, uuid)
     write_json(sidecar, asdict(record))
     return record
 
@@ -108,7 +109,7 @@ def _select(chunk: dict[str, ak.Array], query: DeliveryQuery) -> dict[str, ak.Ar
     return {name: array[mask] for name, array in chunk.items()}
 
 
-def _write_skim(path: Path, columns: dict[str, ak.Array]) -> None:
+def _write_skim(path: Path, columns: dict[str, ak.Array]) -> str:
     import uproot
 
     tree = {name: ak.Array(columns[name]) for name in EVENT_ID_COLUMNS}
@@ -118,3 +119,5 @@ def _write_skim(path: Path, columns: dict[str, ak.Array]) -> None:
         with uproot.recreate(tmp, compression=uproot.ZSTD(1)) as out:
             out.mktree("Events", {name: array.type for name, array in tree.items()})
             out["Events"].extend(tree)
+        with uproot.open(tmp) as written:
+            return written.file.fUUID.hex()
