@@ -21,6 +21,7 @@ import contextlib
 import logging
 import zlib
 from collections.abc import Callable, Iterator
+import multiprocessing
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -1005,7 +1006,9 @@ def _run_jobs(jobs: list[_FileJob], workers: int, progress: bool) -> None:
                 generate_file(**vars(job))
                 bar.update()
             return
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        # forkserver: forking a process that already runs threads (JAX, Dask) can deadlock
+        context = multiprocessing.get_context("forkserver")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
             futures = [pool.submit(generate_file, **vars(job)) for job in ordered]
             try:
                 for future in as_completed(futures):

@@ -5,7 +5,8 @@ data at mu = 0, normsys interpolation code 4 and histosys code 4p. The likelihoo
 model's arrays (:class:`~agcflow.stats.hf_tensors.ModelTensors`) as arguments rather than
 constants, so one compiled program serves every model of the same array shapes, and
 ``jax.vmap`` evaluates a batch of models together. The fits are projected Newton
-minimisations with exact Hessians and box constraints.
+minimisations with box constraints; their curvature matrix is the Fisher information
+(Jacobian of the expected rates, P times cheaper than the exact Hessian), the gradient exact.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from agcflow.stats.hf_tensors import ModelTensors
 
 N_SIGMAS = (2.0, 1.0, 0.0, -1.0, -2.0)  # the order of pyhf's expected CLs set
 MAX_NEWTON_STEPS = 60
+MAX_DAMPING = 1e8
 STEP_SIZES = (1.0, 0.5, 0.25, 0.1, 0.03, 0.01)
 CONVERGED_DECREMENT = 1e-9  # predicted decrease of 2*NLL at which a fit has converged
 
@@ -35,10 +37,13 @@ def batched_cls(models: list[ModelTensors], mu: float = 1.0) -> dict[str, np.nda
 
 def twice_nll(arrays: dict[str, Any], pars: Any, main: Any, aux: Any) -> Any:
     """-2 ln L of one model, as ``pyhf.infer.mle.twice_nll`` (constants included)."""
+    return _twice_nll_of_rates(arrays, expected_rates(arrays, pars), pars, main, aux)
+
+
+def _twice_nll_of_rates(arrays: dict[str, Any], rates: Any, pars: Any, main: Any, aux: Any) -> Any:
     import jax.numpy as jnp
     from jax.scipy.special import gammaln, xlogy
 
-    rates = expected_rates(arrays, pars)
     poisson = jnp.sum(xlogy(main, rates) - rates - gammaln(main + 1.0))
     pulls = (aux - pars[arrays["gauss_par"]]) / arrays["gauss_sigma"]
     gauss = -0.5 * pulls**2 - jnp.log(arrays["gauss_sigma"]) - 0.5 * jnp.log(2 * jnp.pi)
@@ -47,39 +52,89 @@ def twice_nll(arrays: dict[str, Any], pars: Any, main: Any, aux: Any) -> Any:
 
 def expected_rates(arrays: dict[str, Any], pars: Any) -> Any:
     """Expected events per bin: (nominal + histosys deltas) x normsys x per-bin factors."""
+    return rates_and_jacobian(arrays, _code4_coefficients(arrays), pars, jacobian=False)[0]
+
+
+def rates_and_jacobian(arrays: dict[str, Any], code4: Any, pars: Any, jacobian: bool = True) -> tuple[Any, Any]:
+    """Expected rates [B] and, analytically, their Jacobian [B, P] (None unless asked)."""
     import jax.numpy as jnp
 
     alpha_h = pars[arrays["histosys_par"]][:, None, None]
-    deltas = _code4p(alpha_h, arrays["histosys_up"], arrays["histosys_down"]).sum(axis=0)
+    deltas, deltas_slope = _code4p(alpha_h, arrays["histosys_up"], arrays["histosys_down"])
     alpha_n = pars[arrays["normsys_par"]][:, None, None]
-    normsys = _code4(alpha_n, arrays["normsys_hi"], arrays["normsys_lo"]).prod(axis=0)
-    per_bin = pars[arrays["factor_par"]][:, None, :]
-    factors = jnp.where(arrays["factor_mask"], per_bin, 1.0).prod(axis=0)
-    return ((arrays["nominal"] + deltas) * normsys * factors).sum(axis=0)
+    normsys, normsys_slope = _code4(alpha_n, arrays["normsys_hi"], arrays["normsys_lo"], code4)
+    per_bin = jnp.where(arrays["factor_mask"], pars[arrays["factor_par"]][:, None, :], 1.0)
+    additive = arrays["nominal"] + deltas.sum(axis=0)
+    normsys_product, factor_product = normsys.prod(axis=0), per_bin.prod(axis=0)
+    by_sample = additive * normsys_product * factor_product
+    rates = by_sample.sum(axis=0)
+    if not jacobian:
+        return rates, None
+    # d rate / d parameter, one modifier type at a time; products without the differentiated
+    # factor are exclusive cumulative products, so a factor at 0 (mu = 0) is handled exactly.
+    d_histosys = (deltas_slope * normsys_product * factor_product).sum(axis=1)  # [H, B]
+    d_normsys = (additive * _product_of_others(normsys) * normsys_slope * factor_product).sum(axis=1)
+    d_factor = jnp.where(
+        arrays["factor_mask"], additive * normsys_product * _product_of_others(per_bin), 0.0
+    ).sum(axis=1)  # [M, B]
+    n_bins, n_pars = rates.shape[0], pars.shape[0]
+    jac = jnp.zeros((n_bins, n_pars))
+    jac = jac.at[:, arrays["histosys_par"]].add(d_histosys.T)
+    jac = jac.at[:, arrays["normsys_par"]].add(d_normsys.T)
+    jac = jac.at[jnp.arange(n_bins)[None, :], arrays["factor_par"]].add(d_factor)
+    return rates, jac
 
 
-def _code4p(alpha: Any, up: Any, down: Any) -> Any:
-    """pyhf's histosys code 4p: linear beyond |alpha| = 1, a polynomial inside."""
+def _product_of_others(factors: Any) -> Any:
+    """For each entry along axis 0, the product of all other entries."""
+    import jax.numpy as jnp
+
+    ones = jnp.ones_like(factors[:1])
+    before = jnp.cumprod(jnp.concatenate([ones, factors[:-1]]), axis=0)
+    after = jnp.cumprod(jnp.concatenate([ones, factors[::-1][:-1]]), axis=0)[::-1]
+    return before * after
+
+
+def _code4p(alpha: Any, up: Any, down: Any) -> tuple[Any, Any]:
+    """pyhf's histosys code 4p (linear beyond |alpha| = 1, a polynomial inside): the
+    additive deltas and their derivatives in alpha."""
     import jax.numpy as jnp
 
     mean, asym = 0.5 * (up + down), 0.0625 * (up - down)
     a2 = alpha * alpha
     inside = alpha * (mean + alpha * asym * (15.0 + a2 * (-10.0 + a2 * 3.0)))
-    return jnp.where(alpha > 1.0, alpha * up, jnp.where(alpha < -1.0, alpha * down, inside))
+    inside_slope = mean + asym * alpha * (30.0 + a2 * (-40.0 + a2 * 18.0))
+    value = jnp.where(alpha > 1.0, alpha * up, jnp.where(alpha < -1.0, alpha * down, inside))
+    slope = jnp.where(alpha > 1.0, up, jnp.where(alpha < -1.0, down, inside_slope))
+    return value, slope
 
 
-def _code4(alpha: Any, hi: Any, lo: Any) -> Any:
-    """pyhf's normsys code 4: exponential beyond |alpha| = 1, a 6th-order polynomial inside
-    matching value, first and second derivative at |alpha| = 1."""
+def _code4_coefficients(arrays: dict[str, Any]) -> Any:
+    """The polynomial coefficients [6, N, S, B] of normsys code 4 (depend on the model only)."""
     import jax.numpy as jnp
 
+    hi, lo = arrays["normsys_hi"], arrays["normsys_lo"]
     log_hi, log_lo = jnp.log(hi), jnp.log(lo)
     b = jnp.stack([hi - 1.0, lo - 1.0, log_hi * hi, -log_lo * lo, log_hi**2 * hi, log_lo**2 * lo])
-    coefficients = jnp.einsum("rc,c...->r...", jnp.asarray(_CODE4_A_INVERSE), b)
-    powers = jnp.stack([alpha**i for i in range(1, 7)])
-    inside = 1.0 + jnp.sum(coefficients * powers, axis=0)
+    return jnp.einsum("rc,c...->r...", jnp.asarray(_CODE4_A_INVERSE), b)
+
+
+def _code4(alpha: Any, hi: Any, lo: Any, coefficients: Any) -> tuple[Any, Any]:
+    """pyhf's normsys code 4 (exponential beyond |alpha| = 1, a 6th-order polynomial inside
+    matching value, first and second derivative at |alpha| = 1): factors and derivatives."""
+    import jax.numpy as jnp
+
+    powers = jnp.stack([jnp.ones_like(alpha)] + [alpha**i for i in range(1, 7)])
+    inside = 1.0 + jnp.sum(coefficients * powers[1:], axis=0)
+    orders = jnp.arange(1.0, 7.0).reshape(-1, *([1] * alpha.ndim))
+    inside_slope = jnp.sum(orders * coefficients * powers[:-1], axis=0)
     magnitude = jnp.abs(alpha)
-    return jnp.where(alpha >= 1.0, hi**magnitude, jnp.where(alpha <= -1.0, lo**magnitude, inside))
+    hi_power, lo_power = hi**magnitude, lo**magnitude
+    value = jnp.where(alpha >= 1.0, hi_power, jnp.where(alpha <= -1.0, lo_power, inside))
+    slope = jnp.where(
+        alpha >= 1.0, jnp.log(hi) * hi_power, jnp.where(alpha <= -1.0, -jnp.log(lo) * lo_power, inside_slope)
+    )
+    return value, slope
 
 
 # pyhf.interpolators.code4's inverse boundary-condition matrix for alpha0 = 1.
@@ -93,22 +148,26 @@ _CODE4_A_INVERSE = [
 ]
 
 
-def minimize(objective: Any, start: Any, lower: Any, upper: Any, fixed: Any) -> tuple[Any, Any, Any]:
-    """Minimise ``objective`` within [lower, upper], ``fixed`` parameters held at ``start``.
+def minimize(problem: Any, start: Any, lower: Any, upper: Any, fixed: Any) -> tuple[Any, Any, Any]:
+    """Minimise within [lower, upper], ``fixed`` parameters held at ``start``.
 
-    Projected Newton: parameters at a bound whose gradient points outwards are held, the
-    others take a damped Newton step; the best of a few step lengths is kept, and the
-    damping grows when none improves. Returns (parameters, minimum, converged).
+    ``problem(x, with_derivatives)`` returns the objective and, when asked, its gradient
+    and a positive semi-definite approximation of its Hessian. Projected Newton:
+    parameters at a bound whose gradient points outwards are held, the others take a
+    damped Newton step; the best of a few step lengths is kept, and the damping grows when
+    none improves. Returns (parameters, minimum, converged).
     """
     import jax
     import jax.numpy as jnp
 
-    grad, hessian = jax.grad(objective), jax.hessian(objective)
     steps = jnp.asarray(STEP_SIZES)
+
+    def value(x):
+        return problem(x, False)[0]
 
     def body(state):
         x, fx, damping, iteration, _ = state
-        g, h = grad(x), hessian(x)
+        _, g, h = problem(x, True)
         held = fixed | ((x <= lower) & (g > 0)) | ((x >= upper) & (g < 0))
         free = ~held
         g_free = jnp.where(free, g, 0.0)
@@ -118,7 +177,7 @@ def minimize(objective: Any, start: Any, lower: Any, upper: Any, fixed: Any) -> 
         direction = -jnp.linalg.solve(h_free, g_free)
         decrement = -jnp.dot(g_free, direction)
         candidates = jnp.clip(x + steps[:, None] * direction, lower, upper)
-        values = jax.vmap(objective)(candidates)
+        values = jax.vmap(value)(candidates)
         values = jnp.where(jnp.isfinite(values), values, jnp.inf)
         best = jnp.argmin(values)
         improved = values[best] <= fx
@@ -126,57 +185,75 @@ def minimize(objective: Any, start: Any, lower: Any, upper: Any, fixed: Any) -> 
         x = jnp.where(improved, candidates[best], x)
         fx = jnp.where(improved, values[best], fx)
         damping = jnp.where(improved, jnp.where(best == 0, damping * 0.1, damping), damping * 10.0 + 1e-6)
-        damping = jnp.maximum(damping, 0.0)
-        return x, fx, damping, iteration + 1, converged | ~(damping < 1e8)
+        return x, fx, damping, iteration + 1, converged | ~(damping < MAX_DAMPING)
 
     def keep_going(state):
         return (~state[4]) & (state[3] < MAX_NEWTON_STEPS)
 
     start = jnp.where(fixed, start, jnp.clip(start, lower, upper))
-    state = (start, objective(start), jnp.asarray(0.0), 0, jnp.asarray(False))
+    state = (start, value(start), jnp.asarray(0.0), 0, jnp.asarray(False))
     x, fx, damping, _, done = jax.lax.while_loop(keep_going, body, state)
-    return x, fx, done & (damping < 1e8)
+    return x, fx, done & (damping < MAX_DAMPING)
 
 
 def hypotest(arrays: dict[str, Any], mu: Any) -> dict[str, Any]:
-    """CLs_obs and the expected CLs set at POI value ``mu`` for one model (see module doc)."""
+    """CLs_obs and the expected CLs set at POI value ``mu`` for one model (see module doc).
+
+    Five fits, as pyhf's asymptotic calculator: free and mu-fixed fits to the observed
+    data, the mu = 0 fit that defines the Asimov data, and free and mu-fixed fits to it;
+    the fits to one dataset run side by side (vmap).
+    """
+    import jax
     import jax.numpy as jnp
     from jax.scipy.stats import norm
 
-    poi = arrays["poi"]
-    lower, upper, fixed = arrays["lower"], arrays["upper"], arrays["fixed"]
-    init = arrays["init"]
+    poi, init, fixed = arrays["poi"], arrays["init"], arrays["fixed"]
     poi_fixed = fixed.at[poi].set(True)
+    code4 = _code4_coefficients(arrays)
 
-    def fit(main, aux, start, poi_value=None):
-        objective = functools.partial(_objective, arrays, main=main, aux=aux)
-        if poi_value is None:
-            return minimize(objective, start, lower, upper, fixed)
-        return minimize(objective, start.at[poi].set(poi_value), lower, upper, poi_fixed)
+    def fits(main, aux, starts, fixed_masks):
+        def problem(x, with_derivatives):
+            rates, jac = rates_and_jacobian(arrays, code4, x, jacobian=with_derivatives)
+            value = _twice_nll_of_rates(arrays, rates, x, main, aux)
+            if not with_derivatives:
+                return value, None, None
+            return value, *_gradient_and_fisher(arrays, rates, jac, x, main, aux)
 
-    observed, aux = arrays["observed"], arrays["gauss_aux"]
-    free_pars, free_nll, ok_free = fit(observed, aux, init)
-    fixed_pars, fixed_nll, ok_fixed = fit(observed, aux, init, mu)
-    asimov_pars, _, ok_asimov = fit(observed, aux, init, 0.0)
+        def one(start, fixed_mask):
+            return minimize(problem, start, arrays["lower"], arrays["upper"], fixed_mask)
+
+        return jax.vmap(one)(starts, fixed_masks)
+
+    with_poi = jnp.stack([init, init.at[poi].set(mu), init.at[poi].set(0.0)])
+    pars, nll, ok = fits(arrays["observed"], arrays["gauss_aux"], with_poi, jnp.stack([fixed, poi_fixed, poi_fixed]))
+    asimov_pars = pars[2]
     asimov_main = expected_rates(arrays, asimov_pars)
     asimov_aux = asimov_pars[arrays["gauss_par"]]
-    free_a_pars, free_a_nll, ok_free_a = fit(asimov_main, asimov_aux, asimov_pars)
-    _, fixed_a_nll, ok_fixed_a = fit(asimov_main, asimov_aux, asimov_pars, mu)
+    starts_a = jnp.stack([asimov_pars, asimov_pars.at[poi].set(mu)])
+    pars_a, nll_a, ok_a = fits(asimov_main, asimov_aux, starts_a, jnp.stack([fixed, poi_fixed]))
 
-    qmu = jnp.where(free_pars[poi] > mu, 0.0, jnp.clip(fixed_nll - free_nll, 0.0))
-    qmu_a = jnp.where(free_a_pars[poi] > mu, 0.0, jnp.clip(fixed_a_nll - free_a_nll, 0.0))
+    qmu = jnp.where(pars[0, poi] > mu, 0.0, jnp.clip(nll[1] - nll[0], 0.0))
+    qmu_a = jnp.where(pars_a[0, poi] > mu, 0.0, jnp.clip(nll_a[1] - nll_a[0], 0.0))
     sqrt_q, sqrt_qa = jnp.sqrt(qmu), jnp.sqrt(qmu_a)
     teststat = jnp.where(sqrt_q <= sqrt_qa, sqrt_q - sqrt_qa, (qmu - qmu_a) / (2 * sqrt_qa))
     n_sigmas = jnp.asarray(N_SIGMAS)
     return {
         "CLs_obs": norm.cdf(-(teststat + sqrt_qa)) / norm.cdf(-teststat),
         "CLs_exp": norm.cdf(-(n_sigmas + sqrt_qa)) / norm.cdf(-n_sigmas),
-        "converged": ok_free & ok_fixed & ok_asimov & ok_free_a & ok_fixed_a,
+        "converged": ok.all() & ok_a.all(),
     }
 
 
-def _objective(arrays: dict[str, Any], pars: Any, main: Any, aux: Any) -> Any:
-    return twice_nll(arrays, pars, main, aux)
+def _gradient_and_fisher(arrays, rates, jac, pars, main, aux) -> tuple[Any, Any]:
+    """Exact gradient of :func:`twice_nll` and its expected Hessian (Fisher information)."""
+    import jax.numpy as jnp
+
+    weights = arrays["gauss_weight"] / arrays["gauss_sigma"] ** 2
+    pulls = weights * (pars[arrays["gauss_par"]] - aux)
+    n_pars = pars.shape[0]
+    gradient = jac.T @ (2.0 * (1.0 - main / rates)) + jnp.zeros(n_pars).at[arrays["gauss_par"]].add(2.0 * pulls)
+    constraints = jnp.zeros(n_pars).at[arrays["gauss_par"]].add(2.0 * weights)
+    return gradient, 2.0 * jac.T @ (jac / rates[:, None]) + jnp.diag(constraints)
 
 
 @functools.cache
