@@ -24,6 +24,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/delivery.smk"
 include: "workflow/rules/processing.smk"
 include: "workflow/rules/inference.smk"
+include: "workflow/rules/benchmark.smk"
 
 
 rule all:

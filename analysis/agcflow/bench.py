@@ -45,6 +45,34 @@ def processing_benchmark(settings: Settings, output: Path) -> dict[str, Any]:
     return result
 
 
+def cached_pass_benchmark(settings: Settings, output: Path) -> dict[str, Any]:
+    """First pass (cold delivery + processing) vs a cached pass over the delivered columns,
+    on one cluster; the cached pass's histograms are checked against the first pass's."""
+    from agcflow.histograms import compare
+    from agcflow.optimize.cached import cached_pass
+
+    samples = inputs.load_samples(inputs.fileset_path(settings.inputs), settings.analysis, settings.inputs.files_per_sample)
+    started = provenance.now()
+    with tempfile.TemporaryDirectory(prefix="agcflow-bench-") as cache, cluster.open_client(settings.cluster) as client:
+        delivery = replace(settings.delivery, cache_dir=Path(cache))
+        start = time.perf_counter()
+        manifest = deliver(samples, delivery, settings.analysis.cuts, settings.analysis.tree, client, progress=False)
+        full, _ = processing.run(manifest, settings.analysis, settings.processing, client, progress=False)
+        first_pass_s = time.perf_counter() - start
+        start = time.perf_counter()
+        cached, _ = cached_pass(manifest, settings.analysis, settings.delivery.preselection, settings.processing, client)
+        cached_pass_s = time.perf_counter() - start
+    mismatches = compare(cached, full)
+    result = {"events": manifest["events_in"], "first_pass_s": first_pass_s, "cached_pass_s": cached_pass_s,
+              "ratio": first_pass_s / cached_pass_s, "identical_histograms": not mismatches}
+    result["provenance"] = provenance.block(settings.digest, "", started, (provenance.now() - started).total_seconds(),
+                                            {"cluster": settings.cluster.kind})
+    write_json(output, result)
+    _bars(output.with_suffix(".png"), ["first pass\n(delivery+processing)", "cached pass"],
+          [first_pass_s, cached_pass_s], "wall time [s]", f"cached pass {result['ratio']:.0f}x faster")
+    return result
+
+
 def _rate(measured: tuple[int, float, dict[str, float]], cores: int) -> dict[str, float]:
     events, wall, parts = measured
     return {"events": events, "wall_s": wall, "events_per_s": events / wall,
@@ -98,19 +126,23 @@ def manifest_events(manifest: dict[str, Any]) -> int:
 
 
 def _plot(result: dict[str, Any], path: Path) -> None:
+    labels = ["read-only\n(I/O ceiling)", "first pass\n(delivery+processing)", "coffea on inputs\n(AGC style)"]
+    rates = [result[k]["events_per_s_per_core"] / 1e3 for k in ("read_only", "first_pass", "coffea_on_inputs")]
+    _bars(path, labels, rates, "events / s / core [k]",
+          f"agcflow processing throughput ({result['cores']} cores, all systematics)")
+
+
+def _bars(path: Path, labels: list[str], values: list[float], ylabel: str, title: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    labels = ["read-only\n(I/O ceiling)", "first pass\n(delivery+processing)", "coffea on inputs\n(AGC style)"]
-    keys = ["read_only", "first_pass", "coffea_on_inputs"]
-    rates = [result[k]["events_per_s_per_core"] / 1e3 for k in keys]
     fig, ax = plt.subplots(figsize=(7, 4))
-    bars = ax.bar(labels, rates, color=["#999999", "#1f77b4", "#ff7f0e"])
-    ax.bar_label(bars, fmt="%.0f k")
-    ax.set_ylabel("events / s / core [k]")
-    ax.set_title(f"agcflow processing throughput ({result['cores']} cores, all systematics)")
+    bars = ax.bar(labels, values, color=["#999999", "#1f77b4", "#ff7f0e"][: len(values)])
+    ax.bar_label(bars, fmt="%.3g")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=120)

@@ -129,6 +129,7 @@ class Preselection:
     jet_pt_min: float = 25.0
     min_jets: int = 4
     min_btags: int = 1
+    btag_min: float = 0.5
 
 
 @dataclass(frozen=True)

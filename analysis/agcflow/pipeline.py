@@ -12,6 +12,7 @@ from typing import Any
 
 from agcflow import cluster, inputs, processing, provenance
 from agcflow.config import Settings
+from agcflow.errors import ConfigError
 from agcflow.delivery.backends import deliver
 from agcflow.histograms import save_root
 from agcflow.io import read_json, write_json
@@ -71,6 +72,34 @@ def run_processing(
     write_json(metrics_path, result)
     log.info("processed %d events: %.0f events/s per core (delivery + processing)",
              result["events"], result["first_pass_events_per_s_per_core"])
+    return result
+
+
+def run_cached_pass(
+    settings: Settings, manifest_path: Path, histograms: Path, metrics_path: Path, client=None
+) -> dict[str, Any]:
+    """Re-run the analysis on the delivered columns with the current settings; no ROOT input
+    is read. Refused when the settings need events the delivery did not keep."""
+    from agcflow.delivery.query import DeliveryQuery
+    from agcflow.optimize.cached import cached_pass
+
+    manifest = read_json(manifest_path)
+    query = DeliveryQuery(settings.delivery.preselection, settings.analysis.cuts).func_adl_text()
+    if manifest.get("query") != query:
+        raise ConfigError(
+            f"{manifest_path}: delivered with another query (lepton definition or delivery.preselection "
+            "changed); run `agcflow deliver` again"
+        )
+    started = provenance.now()
+    with _client(settings, client) as active:
+        _, cores = cluster.worker_count(active)
+        hists, metrics = cached_pass(manifest, settings.analysis, settings.delivery.preselection,
+                                     settings.processing, active)
+    save_root(hists, histograms)
+    result = {"events": manifest["events_in"], "events_delivered": manifest["events_out"], "cores": cores,
+              **metrics, "provenance": provenance.block(settings.digest, provenance.digest_files([manifest_path]),
+                                                        started, metrics["wall_s"], {"cluster": settings.cluster.kind})}
+    write_json(metrics_path, result)
     return result
 
 

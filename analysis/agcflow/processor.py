@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping
+from typing import Any
 
 import awkward as ak
 import hist
@@ -32,16 +33,6 @@ class TtbarProcessor(processor.ProcessorABC):
 
     def process(self, events) -> dict:
         meta = events.metadata
-        variation = meta["variation"]
-        options = Options(
-            cuts=self.analysis.cuts,
-            regions=self.analysis.regions,
-            variations=self.analysis.variations,
-            weight=float(meta["weight"]),
-            seed=self.seed,
-            systematics=variation == "nominal",
-            scale_variation=variation == "nominal" and bool(meta["scale_variation"]),
-        )
         chunk = ChunkInput(
             electrons=from_awkward(events.Electron, ELECTRON_FIELDS),
             muons=from_awkward(events.Muon, MUON_FIELDS),
@@ -50,20 +41,29 @@ class TtbarProcessor(processor.ProcessorABC):
             lumi=ak.to_numpy(events.luminosityBlock),
             event=ak.to_numpy(events.event),
         )
-        filled = analyse(chunk, options)
-        hists = {
-            histogram_name(region, meta["process"], variation if name == "nominal" else name): self._fill(
-                values, weights
-            )
-            for (region, name), (values, weights) in filled.items()
-        }
-        return {"hists": hists, "entries": {meta["dataset"]: len(events)}}
+        return {"hists": fill_histograms(chunk, meta, self.analysis, self.seed),
+                "entries": {meta["dataset"]: len(events)}}
 
     def postprocess(self, accumulator: dict) -> dict:
         return accumulator
 
-    def _fill(self, values: Sequence[float], weights: Sequence[float]) -> hist.Hist:
-        axis = self.analysis.histogram
+
+def fill_histograms(chunk: ChunkInput, meta: Mapping[str, Any], analysis: AnalysisSettings, seed: int) -> dict[str, hist.Hist]:
+    """The AGC histograms of one chunk of one sample (metadata as for ``TtbarProcessor``)."""
+    variation = meta["variation"]
+    options = Options(
+        cuts=analysis.cuts,
+        regions=analysis.regions,
+        variations=analysis.variations,
+        weight=float(meta["weight"]),
+        seed=seed,
+        systematics=variation == "nominal",
+        scale_variation=variation == "nominal" and bool(meta["scale_variation"]),
+    )
+    axis = analysis.histogram
+    hists = {}
+    for (region, name), (values, weights) in analyse(chunk, options).items():
         h = empty_histogram(axis.bins, axis.low, axis.high)
         h.fill(observable=values, weight=weights)
-        return h
+        hists[histogram_name(region, meta["process"], variation if name == "nominal" else name)] = h
+    return hists

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import awkward as ak
+import numpy as np
 
 from agcflow import __version__
 from agcflow.delivery.query import EVENT_ID_COLUMNS, OBJECT_COLUMNS, DeliveryQuery, branch_names, preselection_mask
@@ -55,11 +56,12 @@ def deliver_file(source: str, tree: str, query: DeliveryQuery, cache_dir: str, e
     key = cache_key(source, tree, query)
     skim = Path(cache_dir) / key[:2] / f"{key}.root"
     sidecar = skim.with_suffix(".json")
-    if sidecar.exists() and skim.exists():
+    if sidecar.exists() and skim.exists() and columns_path(skim).exists():
         return SkimRecord(**{**read_json(sidecar), "cached": True})
     start = time.perf_counter()
     selected, n_in, bytes_read = _read_selected(source, tree, query, expected)
     uuid = _write_skim(skim, selected)
+    _write_columns(columns_path(skim), selected)
     record = SkimRecord(source, str(skim), n_in, len(selected["run"]), bytes_read, time.perf_counter() - start, uuid)
     write_json(sidecar, asdict(record))
     return record
@@ -107,6 +109,28 @@ def _check_entries(events, source: str, expected: int | None) -> None:
 def _select(chunk: dict[str, ak.Array], query: DeliveryQuery) -> dict[str, ak.Array]:
     mask = preselection_mask(chunk, query)
     return {name: array[mask] for name, array in chunk.items()}
+
+
+def columns_path(skim: str | Path) -> Path:
+    """The flat-column copy of a skim (numpy .npz), read by cached passes."""
+    return Path(skim).with_suffix(".columns.npz")
+
+
+def read_columns(skim: str | Path) -> dict[str, np.ndarray]:
+    """A skim's delivered columns, flat: ``{collection}_{field}`` per object, ``n{collection}``
+    objects per event, and the event ids."""
+    with np.load(columns_path(skim)) as data:
+        return {name: data[name] for name in data.files}
+
+
+def _write_columns(path: Path, columns: dict[str, ak.Array]) -> None:
+    flat = {name: ak.to_numpy(columns[name]) for name in EVENT_ID_COLUMNS}
+    for collection, fields in OBJECT_COLUMNS.items():
+        flat[f"n{collection}"] = ak.to_numpy(ak.num(columns[f"{collection}_{fields[0]}"], axis=1))
+        flat.update({f"{collection}_{f}": ak.to_numpy(ak.flatten(columns[f"{collection}_{f}"])) for f in fields})
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as handle:
+            np.savez(handle, **flat)
 
 
 def _write_skim(path: Path, columns: dict[str, ak.Array]) -> str:

@@ -71,7 +71,7 @@ class DeliveryQuery:
         return (
             f"{electron} + {muon}",
             f"lambda e: {jets}.Count() >= {p.min_jets}",
-            f"lambda e: {jets}.Where(lambda j: j.btag > {c.btag_min}).Count() >= {p.min_btags}",
+            f"lambda e: {jets}.Where(lambda j: j.btag > {p.btag_min}).Count() >= {p.min_btags}",
         )
 
     def select_clause(self) -> str:
@@ -94,7 +94,7 @@ def preselection_mask(columns: Mapping[str, ak.Array], query: DeliveryQuery) -> 
     jets = _collection(columns, "Jet")
     good_jets = (jets.pt > p.jet_pt_min) & objects.jet_id_mask(jets, c)
     n_jets = ak.sum(good_jets, axis=1)
-    n_btags = ak.sum(good_jets & objects.btag_mask(jets, c), axis=1)
+    n_btags = ak.sum(good_jets & (jets.btagCSVV2 > p.btag_min), axis=1)
     mask = (n_leptons == 1) & (n_jets >= p.min_jets) & (n_btags >= p.min_btags)
     return ak.to_numpy(mask)
 

@@ -55,13 +55,6 @@ def from_awkward(collection: ak.Array, fields: tuple[str, ...]) -> Flat:
     return Flat(counts, {f: ak.to_numpy(ak.flatten(collection[f], axis=1)) for f in fields})
 
 
-def from_columns(columns: Mapping[str, ak.Array], prefix: str, fields: tuple[str, ...]) -> Flat:
-    """A ``Flat`` from NanoAOD-style columns ``{prefix}_{field}`` (jagged awkward arrays)."""
-    first = columns[f"{prefix}_{fields[0]}"]
-    counts = ak.to_numpy(ak.num(first, axis=1)).astype(np.int64)
-    return Flat(counts, {f: ak.to_numpy(ak.flatten(columns[f"{prefix}_{f}"], axis=1)) for f in fields})
-
-
 def count(mask: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """Number of true values of a per-object ``mask`` in each event."""
     return segment_sum(mask.astype(np.int64), counts)

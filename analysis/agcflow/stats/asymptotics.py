@@ -3,8 +3,9 @@
 The same statistics as ``pyhf cls``: the qtilde test statistic, asymptotic formulae, Asimov
 data at mu = 0, normsys interpolation code 4 and histosys code 4p. The likelihood takes the
 model's arrays (:class:`~agcflow.stats.hf_tensors.ModelTensors`) as arguments rather than
-constants, so one compiled program serves every model of the same array shapes, and
-``jax.vmap`` evaluates a batch of models together. The fits are projected Newton
+constants, so one compiled fit program serves every model of the same array shapes (pyhf
+0.7.6 compiles anew for each model). Batching models with ``jax.vmap`` was measured slower
+on CPU: a batch runs until its slowest fit has converged. The fits are projected Newton
 minimisations with box constraints; their curvature matrix is the Fisher information
 (Jacobian of the expected rates, P times cheaper than the exact Hessian), the gradient exact.
 """
@@ -23,16 +24,6 @@ MAX_NEWTON_STEPS = 60
 MAX_DAMPING = 1e8
 STEP_SIZES = (1.0, 0.5, 0.25, 0.1, 0.03, 0.01)
 CONVERGED_DECREMENT = 1e-9  # predicted decrease of 2*NLL at which a fit has converged
-
-
-def batched_cls(models: list[ModelTensors], mu: float = 1.0) -> dict[str, np.ndarray]:
-    """CLs_obs [n], CLs_exp [n, 5] and the four fits' convergence flags [n] of models
-    sharing one ``shape_key``, at POI value ``mu``."""
-    import jax.numpy as jnp
-
-    stacked = {k: jnp.asarray(np.stack([m.arrays()[k] for m in models])) for k in models[0].arrays()}
-    result = _cls_program()(stacked, jnp.full(len(models), mu, dtype=float))
-    return {k: np.asarray(v) for k, v in result.items()}
 
 
 def twice_nll(arrays: dict[str, Any], pars: Any, main: Any, aux: Any) -> Any:
@@ -196,52 +187,62 @@ def minimize(problem: Any, start: Any, lower: Any, upper: Any, fixed: Any) -> tu
     return x, fx, done & (damping < MAX_DAMPING)
 
 
-def hypotest(arrays: dict[str, Any], mu: Any) -> dict[str, Any]:
-    """CLs_obs and the expected CLs set at POI value ``mu`` for one model (see module doc).
+def hypotest(model: ModelTensors, mu: float = 1.0) -> dict[str, Any]:
+    """CLs_obs and the expected CLs set at POI value ``mu`` (see module doc), and whether
+    all fits converged.
 
     Five fits, as pyhf's asymptotic calculator: free and mu-fixed fits to the observed
-    data, the mu = 0 fit that defines the Asimov data, and free and mu-fixed fits to it;
-    the fits to one dataset run side by side (vmap).
+    data, the mu = 0 fit that defines the Asimov data, and free and mu-fixed fits to it.
+    One compiled fit program per array shape serves all of them.
     """
-    import jax
-    import jax.numpy as jnp
-    from jax.scipy.stats import norm
+    from scipy.stats import norm
 
-    poi, init, fixed = arrays["poi"], arrays["init"], arrays["fixed"]
-    poi_fixed = fixed.at[poi].set(True)
+    arrays = model.arrays()
+    poi, init, fixed = model.poi, model.init, model.fixed
+    poi_fixed = fixed.copy()
+    poi_fixed[poi] = True
+    fit, rates = _fit_program(), _rates_program()
+
+    def with_poi(pars, value):
+        pars = np.array(pars)
+        pars[poi] = value
+        return pars
+
+    observed, aux = arrays["observed"], arrays["gauss_aux"]
+    free_pars, free_nll, ok_free = fit(arrays, observed, aux, init, fixed)
+    _, fixed_nll, ok_fixed = fit(arrays, observed, aux, with_poi(init, mu), poi_fixed)
+    asimov_pars, _, ok_asimov = fit(arrays, observed, aux, with_poi(init, 0.0), poi_fixed)
+    asimov_main = rates(arrays, asimov_pars)
+    asimov_aux = np.asarray(asimov_pars)[model.gauss_par]
+    free_pars_a, free_nll_a, ok_free_a = fit(arrays, asimov_main, asimov_aux, asimov_pars, fixed)
+    _, fixed_nll_a, ok_fixed_a = fit(arrays, asimov_main, asimov_aux, with_poi(asimov_pars, mu), poi_fixed)
+
+    qmu = 0.0 if free_pars[poi] > mu else max(float(fixed_nll - free_nll), 0.0)
+    qmu_a = 0.0 if free_pars_a[poi] > mu else max(float(fixed_nll_a - free_nll_a), 0.0)
+    sqrt_q, sqrt_qa = np.sqrt(qmu), np.sqrt(qmu_a)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        teststat = sqrt_q - sqrt_qa if sqrt_q <= sqrt_qa else (qmu - qmu_a) / (2 * sqrt_qa)
+        n_sigmas = np.asarray(N_SIGMAS)
+        return {
+            "CLs_obs": float(norm.cdf(-(teststat + sqrt_qa)) / norm.cdf(-teststat)),
+            "CLs_exp": (norm.cdf(-(n_sigmas + sqrt_qa)) / norm.cdf(-n_sigmas)).tolist(),
+            "converged": bool(ok_free and ok_fixed and ok_asimov and ok_free_a and ok_fixed_a),
+        }
+
+
+def fit(arrays: dict[str, Any], main: Any, aux: Any, start: Any, fixed: Any) -> tuple[Any, Any, Any]:
+    """Minimise :func:`twice_nll` of one model for data (``main``, ``aux``) within the
+    parameter bounds; returns (parameters, minimum, converged)."""
     code4 = _code4_coefficients(arrays)
 
-    def fits(main, aux, starts, fixed_masks):
-        def problem(x, with_derivatives):
-            rates, jac = rates_and_jacobian(arrays, code4, x, jacobian=with_derivatives)
-            value = _twice_nll_of_rates(arrays, rates, x, main, aux)
-            if not with_derivatives:
-                return value, None, None
-            return value, *_gradient_and_fisher(arrays, rates, jac, x, main, aux)
+    def problem(x, with_derivatives):
+        rates, jac = rates_and_jacobian(arrays, code4, x, jacobian=with_derivatives)
+        value = _twice_nll_of_rates(arrays, rates, x, main, aux)
+        if not with_derivatives:
+            return value, None, None
+        return value, *_gradient_and_fisher(arrays, rates, jac, x, main, aux)
 
-        def one(start, fixed_mask):
-            return minimize(problem, start, arrays["lower"], arrays["upper"], fixed_mask)
-
-        return jax.vmap(one)(starts, fixed_masks)
-
-    with_poi = jnp.stack([init, init.at[poi].set(mu), init.at[poi].set(0.0)])
-    pars, nll, ok = fits(arrays["observed"], arrays["gauss_aux"], with_poi, jnp.stack([fixed, poi_fixed, poi_fixed]))
-    asimov_pars = pars[2]
-    asimov_main = expected_rates(arrays, asimov_pars)
-    asimov_aux = asimov_pars[arrays["gauss_par"]]
-    starts_a = jnp.stack([asimov_pars, asimov_pars.at[poi].set(mu)])
-    pars_a, nll_a, ok_a = fits(asimov_main, asimov_aux, starts_a, jnp.stack([fixed, poi_fixed]))
-
-    qmu = jnp.where(pars[0, poi] > mu, 0.0, jnp.clip(nll[1] - nll[0], 0.0))
-    qmu_a = jnp.where(pars_a[0, poi] > mu, 0.0, jnp.clip(nll_a[1] - nll_a[0], 0.0))
-    sqrt_q, sqrt_qa = jnp.sqrt(qmu), jnp.sqrt(qmu_a)
-    teststat = jnp.where(sqrt_q <= sqrt_qa, sqrt_q - sqrt_qa, (qmu - qmu_a) / (2 * sqrt_qa))
-    n_sigmas = jnp.asarray(N_SIGMAS)
-    return {
-        "CLs_obs": norm.cdf(-(teststat + sqrt_qa)) / norm.cdf(-teststat),
-        "CLs_exp": norm.cdf(-(n_sigmas + sqrt_qa)) / norm.cdf(-n_sigmas),
-        "converged": ok.all() & ok_a.all(),
-    }
+    return minimize(problem, start, arrays["lower"], arrays["upper"], fixed)
 
 
 def _gradient_and_fisher(arrays, rates, jac, pars, main, aux) -> tuple[Any, Any]:
@@ -257,7 +258,14 @@ def _gradient_and_fisher(arrays, rates, jac, pars, main, aux) -> tuple[Any, Any]
 
 
 @functools.cache
-def _cls_program() -> Any:
+def _fit_program() -> Any:
     import jax
 
-    return jax.jit(jax.vmap(hypotest))
+    return jax.jit(fit)
+
+
+@functools.cache
+def _rates_program() -> Any:
+    import jax
+
+    return jax.jit(expected_rates)

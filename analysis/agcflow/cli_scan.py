@@ -1,0 +1,134 @@
+"""``agcflow scan``, ``agcflow contour`` and ``agcflow bench scan-bench``: the signal scan
+of published likelihoods (HEPData pallets) and its exclusion contours."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import click
+
+from agcflow.config import ClusterSettings
+from agcflow.errors import AgcflowError
+
+CLUSTER_OPTIONS = [
+    click.option("--workers", type=int, default=0, show_default=True, help="Local Dask workers (0: one per core)."),
+    click.option("--address", default=None, metavar="TCP://HOST:PORT", help="Use a running Dask scheduler instead."),
+]
+
+
+def cluster_options(command):
+    for option in reversed(CLUSTER_OPTIONS):
+        command = option(command)
+    return command
+
+
+def cluster_settings(workers: int, address: str | None) -> ClusterSettings:
+    """``--address`` selects an existing scheduler, otherwise a local cluster."""
+    if address:
+        return ClusterSettings(kind="address", address=address)
+    return ClusterSettings(kind="local", workers=workers)
+
+
+@click.command()
+@click.argument("source")
+@click.option("--patches", type=click.Path(exists=True, path_type=Path), help="PatchSet file or folder of patch.<name>.json (SOURCE is then a workspace).")
+@click.option("--output", type=click.Path(path_type=Path), help="Result file for a single workspace (with --patches).")
+@click.option("--output-dir", type=click.Path(path_type=Path), default=Path("results/scan"), show_default=True)
+@cluster_options
+@click.option("--backend", type=click.Choice(["jax", "numpy"]), default="jax", show_default=True, help="jax: the fast engine; numpy: pyhf per point.")
+@click.option("--limit", type=int, default=None, help="Scan only the first N points of each region.")
+@click.option("--upper-limits/--no-upper-limits", default=False, show_default=True, help="Also the 95% CL upper limits on the POI.")
+@click.option("--combine", type=click.Choice(["best-expected"]), default=None, help="Write combined.json: per point the region of lowest expected CLs.")
+@click.option("--progress/--no-progress", default=True)
+def scan(
+    source: str,
+    patches: Path | None,
+    output: Path | None,
+    output_dir: Path,
+    workers: int,
+    address: str | None,
+    backend: str,
+    limit: int | None,
+    upper_limits: bool,
+    combine: str | None,
+    progress: bool,
+) -> None:
+    """CLs at mu = 1 of every signal patch.
+
+    SOURCE: a pallet .tar.gz, a region folder, a folder of region folders, an HTTP(S) URL
+    or DOI of a pallet on HEPData, or (with --patches) a background-only workspace.
+    """
+    from agcflow.io import write_json
+    from agcflow.stats import pallet
+    from agcflow.stats.scan import run_scan
+
+    with tempfile.TemporaryDirectory(prefix="agcflow-pallet-") as tmp:
+        if patches is not None:
+            if output is None:
+                raise click.UsageError("--patches needs --output FILE")
+            regions = [pallet.load_workspace(Path(source), patches)]
+        elif source.startswith(("http://", "https://", "doi:", "10.")):
+            regions = pallet.load_pallet(pallet.fetch_pallet(source, Path(tmp) / "pallet.tar.gz"))
+        else:
+            regions = pallet.load_pallet(Path(source))
+    regions = [r.limited(limit) for r in regions]
+    settings = cluster_settings(workers, address)
+    summary = run_scan(
+        regions,
+        settings,
+        backend,
+        output_dir=None if output else output_dir,
+        upper_limits=upper_limits,
+        combine=combine,
+        progress=progress,
+    )
+    files = list(summary.files)
+    if output:
+        files.append(write_json(output, summary.results[regions[0].name]))
+    click.echo(f"scanned {summary}")
+    for region, failures in summary.failed.items():
+        for point, reason in failures.items():
+            click.echo(f"  failed {region}/{point}: {reason}")
+    click.echo("wrote " + ", ".join(str(f) for f in files))
+
+
+@click.command()
+@click.argument("results", type=click.Path(exists=True, path_type=Path))
+@click.option("--x-index", type=int, default=0, show_default=True, help="Index in values of the x axis.")
+@click.option("--y-index", type=int, default=1, show_default=True, help="Index in values of the y axis.")
+@click.option("--where", "where", multiple=True, metavar="INDEX=VALUE", help="Keep points with values[INDEX] == VALUE, e.g. 2=60.")
+@click.option("--x-label", default=r"$m(\tilde{b}_1)$ [GeV]", show_default=True)
+@click.option("--y-label", default=r"$m(\tilde{\chi}^0_2)$ [GeV]", show_default=True)
+@click.option("--title", default=None)
+@click.option("--output", type=click.Path(path_type=Path), default=Path("results/scan/contour.png"), show_default=True, help="PNG; the JSON goes next to it.")
+def contour(
+    results: Path, x_index: int, y_index: int, where: tuple[str, ...], x_label: str, y_label: str, title: str | None, output: Path
+) -> None:
+    """Observed and expected CLs = 0.05 contours (+/-1, 2 sigma) from a scan result JSON."""
+    from agcflow.io import read_json
+    from agcflow.stats.contour import ContourSettings, contour_from_results, parse_where
+
+    settings = ContourSettings(x_index, y_index, parse_where(where), x_label, y_label, title)
+    outcome = contour_from_results(read_json(results), settings, output, output.with_suffix(".json"))
+    reach = ", ".join(f"{k} {v:.0f}" for k, v in outcome["max_x"].items() if v is not None)
+    click.echo(f"{outcome['n_points']} points; largest x excluded: {reach or 'none'}")
+    click.echo(f"wrote {output}, {output.with_suffix('.json')}")
+
+
+@click.command("scan-bench")
+@click.argument("pallet_path", metavar="PALLET", type=click.Path(exists=True, path_type=Path))
+@click.option("--points", "n_points", type=int, default=24, show_default=True, help="Points in the compared subset.")
+@click.option("--output", type=click.Path(path_type=Path), default=Path("results/benchmark/scan.json"), show_default=True)
+@cluster_options
+def scan_bench(pallet_path: Path, n_points: int, output: Path, workers: int, address: str | None) -> None:
+    """Points/s of the scan against the naive pyhf loop on the same subset."""
+    from agcflow.stats.scan_bench import scan_benchmark
+
+    if n_points < 1:
+        raise AgcflowError("--points must be at least 1")
+    report = scan_benchmark(pallet_path, output, n_points, cluster_settings(workers, address))
+    click.echo(
+        f"scan {report['scan_points_per_s']:.2f} points/s, naive {report['naive_points_per_s']:.2f} points/s "
+        f"(x{report['speedup']:.1f}); max |dCLs| {report['max_abs_delta_cls']:.2e} -> {output}"
+    )

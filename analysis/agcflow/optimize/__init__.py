@@ -1,0 +1,1 @@
+"""Optimisation: cached passes over the delivered columns, and analysis optimisation."""

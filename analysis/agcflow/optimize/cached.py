@@ -1,0 +1,91 @@
+"""Cached passes: the analysis re-run on the delivered columns, no ROOT input read.
+
+Reads the flat numpy copy of each skim. The delivery cache holds every event that passes the loose preselection, so any analysis that
+is at least as tight gives exactly the histograms of a full pass. Looser settings are refused.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import hist
+import numpy as np
+
+from agcflow.config import AnalysisSettings, Preselection, ProcessingSettings
+from agcflow.delivery.local import read_columns
+from agcflow.errors import ConfigError
+from agcflow.physics import jagged
+from agcflow.physics.analysis import ELECTRON_FIELDS, JET_FIELDS, MUON_FIELDS, ChunkInput
+from agcflow.processing import coffea_fileset, complete
+from agcflow.processor import fill_histograms
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+log = logging.getLogger(__name__)
+
+
+def check_within_preselection(analysis: AnalysisSettings, preselection: Preselection) -> None:
+    """Refuse analysis settings looser than the delivered events allow, saying why."""
+    cuts, scale = analysis.cuts, analysis.variations.pt_scale_factor
+    limits = [
+        ("analysis.objects.jet.pt_min", cuts.jet_pt_min / scale, preselection.jet_pt_min,
+         f"jets are delivered above {preselection.jet_pt_min} GeV and the jet energy scale varies pt by x{scale}"),
+        ("analysis.objects.btag_min", cuts.btag_min, preselection.btag_min,
+         f"events are delivered with a b-tag above {preselection.btag_min}"),
+        ("analysis.objects.min_jets", cuts.min_jets, preselection.min_jets,
+         f"events are delivered with >= {preselection.min_jets} jets"),
+        ("analysis.objects.electron.pt_min", cuts.electron_pt_min, preselection.lepton_pt_min,
+         f"leptons are counted above {preselection.lepton_pt_min} GeV"),
+        ("analysis.objects.muon.pt_min", cuts.muon_pt_min, preselection.lepton_pt_min,
+         f"leptons are counted above {preselection.lepton_pt_min} GeV"),
+    ]
+    problems = [f"{key} is looser than the delivery preselection ({why})" for key, value, bound, why in limits
+                if value < bound]
+    if problems:
+        raise ConfigError("the cached columns cannot serve this analysis; deliver again with a looser "
+                          "delivery.preselection: " + "; ".join(problems))
+
+
+def cached_pass(
+    manifest: Mapping[str, Any],
+    analysis: AnalysisSettings,
+    preselection: Preselection,
+    processing: ProcessingSettings,
+    client: Client,
+) -> tuple[dict[str, hist.Hist], dict[str, float]]:
+    """All histograms from the cached columns, one Dask task per sample."""
+    check_within_preselection(analysis, preselection)
+    start = time.perf_counter()
+    fileset = coffea_fileset(manifest, analysis)
+    futures = [client.submit(sample_histograms, entry["files"], entry["metadata"], analysis, processing.seed,
+                             pure=False) for entry in fileset.values()]
+    hists: dict[str, hist.Hist] = {}
+    for part in client.gather(futures):
+        hists.update(part)
+    wall = time.perf_counter() - start
+    return complete(hists, manifest, analysis), {"wall_s": wall, "tasks": len(futures)}
+
+
+def sample_histograms(skims: list[str], meta: Mapping[str, Any], analysis: AnalysisSettings, seed: int) -> dict[str, hist.Hist]:
+    """The histograms of one sample from its skims' cached flat columns."""
+    return fill_histograms(_chunk([read_columns(skim) for skim in skims]), meta, analysis, seed)
+
+
+def _chunk(parts: list[dict[str, np.ndarray]]) -> ChunkInput:
+    columns = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+
+    def collection(name: str, fields: tuple[str, ...]) -> jagged.Flat:
+        return jagged.Flat(columns[f"n{name}"].astype(np.int64), {f: columns[f"{name}_{f}"] for f in fields})
+
+    return ChunkInput(
+        electrons=collection("Electron", ELECTRON_FIELDS),
+        muons=collection("Muon", MUON_FIELDS),
+        jets=collection("Jet", JET_FIELDS),
+        run=columns["run"],
+        lumi=columns["luminosityBlock"],
+        event=columns["event"],
+    )

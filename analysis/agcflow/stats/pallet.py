@@ -1,0 +1,162 @@
+"""Signal-scan inputs: a background-only workspace and its signal patches, per region.
+
+Accepted: a HEPData likelihood pallet (``.tar.gz``) holding one or more regions, a region
+folder (``BkgOnly.json`` + ``patch.<name>.json``), a folder of region folders, or a single
+workspace with a pyhf PatchSet file or a folder of JSON-Patch files. A patch that cannot be
+read is kept as a point with an error, so the scan records it as failed and goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import tarfile
+import tempfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agcflow.errors import InputFileError, ServiceError
+from agcflow.io import read_json
+
+log = logging.getLogger(__name__)
+
+BACKGROUND = "BkgOnly.json"
+PATCH_FILE = re.compile(r"^patch\.(?P<name>.+)\.json$")
+HEPDATA_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True)
+class SignalPoint:
+    """One signal hypothesis: its name, mass parameters and JSON patch (or why it has none)."""
+
+    name: str
+    values: tuple[float, ...]
+    patch: list[dict[str, Any]] | None
+    source: str
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Region:
+    """A background-only workspace and the signal points patched onto it."""
+
+    name: str
+    background: dict[str, Any]
+    points: tuple[SignalPoint, ...] = field(default_factory=tuple)
+
+    def limited(self, n_points: int | None) -> Region:
+        """The first ``n_points`` points (all when None)."""
+        return Region(self.name, self.background, self.points[:n_points])
+
+
+def load_pallet(path: Path) -> list[Region]:
+    """Regions of a pallet archive, a region folder or a folder of region folders."""
+    path = Path(path)
+    if path.is_file() and path.name.endswith((".tar.gz", ".tgz")):
+        return _load_archive(path)
+    if not path.is_dir():
+        raise InputFileError(f"{path}: expected a pallet .tar.gz, a region folder or a folder of regions")
+    if (path / BACKGROUND).is_file():
+        return [load_region(path)]
+    regions = [load_region(d) for d in sorted(path.iterdir()) if (d / BACKGROUND).is_file()]
+    if not regions:
+        raise InputFileError(f"{path}: no {BACKGROUND} in it nor in any sub-folder")
+    return regions
+
+
+def load_region(folder: Path, name: str | None = None) -> Region:
+    """A region folder: ``BkgOnly.json`` plus ``patch.<name>.json`` files."""
+    folder = Path(folder)
+    return Region(name or folder.name, _read_workspace(folder / BACKGROUND), tuple(load_patch_folder(folder)))
+
+
+def load_workspace(workspace: Path, patches: Path) -> Region:
+    """A single workspace with a PatchSet file or a folder of JSON-Patch files."""
+    workspace, patches = Path(workspace), Path(patches)
+    points = load_patch_folder(patches) if patches.is_dir() else load_patchset(patches)
+    return Region(workspace.stem, _read_workspace(workspace), tuple(points))
+
+
+def load_patch_folder(folder: Path) -> list[SignalPoint]:
+    """Every ``patch.<name>.json`` in ``folder``, sorted by name."""
+    files = sorted(p for p in Path(folder).iterdir() if PATCH_FILE.match(p.name))
+    if not files:
+        raise InputFileError(f"{folder}: no patch.<name>.json files")
+    return [_patch_file_point(p) for p in files]
+
+
+def load_patchset(path: Path) -> list[SignalPoint]:
+    """The patches of a pyhf PatchSet file, with its metadata's names and values."""
+    import pyhf
+
+    try:
+        patchset = pyhf.PatchSet(read_json(path))
+    except pyhf.exceptions.InvalidSpecification as err:
+        raise InputFileError(f"{path}: not a valid pyhf PatchSet ({err})") from err
+    return [
+        SignalPoint(p.name, tuple(float(v) for v in p.values), list(p.patch), f"{path}:{p.name}")
+        for p in patchset.patches
+    ]
+
+
+def point_values(name: str) -> tuple[float, ...]:
+    """Mass parameters from a point name: the numeric ``_``-separated fields
+    (``sbottom_1000_131_1`` -> (1000.0, 131.0, 1.0))."""
+    values = []
+    for token in name.split("_"):
+        try:
+            values.append(float(token))
+        except ValueError:
+            continue
+    return tuple(values)
+
+
+def fetch_pallet(url: str, destination: Path, timeout_s: float = HEPDATA_TIMEOUT_S) -> Path:
+    """Download a pallet archive from HEPData (a URL, or a DOI resolved through doi.org)."""
+    if not url.startswith(("http://", "https://")):
+        url = f"https://doi.org/{url.removeprefix('doi:')}"
+    destination = Path(destination)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    log.info("fetching %s", url)
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:
+            destination.write_bytes(response.read())
+    except (urllib.error.URLError, OSError) as err:
+        raise ServiceError(
+            f"cannot fetch the pallet {url} within {timeout_s} s ({err}); "
+            "download it by hand and pass the .tar.gz path instead"
+        ) from err
+    return destination
+
+
+def _load_archive(path: Path) -> list[Region]:
+    with tempfile.TemporaryDirectory(prefix="pallet-") as tmp:
+        try:
+            with tarfile.open(path) as archive:
+                archive.extractall(tmp, filter="data")
+        except (tarfile.TarError, OSError) as err:
+            raise InputFileError(f"{path}: not a readable .tar.gz archive ({err})") from err
+        return load_pallet(Path(tmp))
+
+
+def _read_workspace(path: Path) -> dict[str, Any]:
+    spec = read_json(path)
+    if not isinstance(spec, dict) or not {"channels", "measurements", "observations"} <= set(spec):
+        raise InputFileError(f"{path}: not a pyhf workspace (expected channels, measurements, observations)")
+    return spec
+
+
+def _patch_file_point(path: Path) -> SignalPoint:
+    name = PATCH_FILE.match(path.name)["name"]
+    values = point_values(name)
+    try:
+        patch = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        return SignalPoint(name, values, None, str(path), f"{path}: not valid JSON ({err})")
+    if not isinstance(patch, list) or not all(isinstance(op, dict) and "op" in op for op in patch):
+        return SignalPoint(name, values, None, str(path), f"{path}: not a JSON-Patch (expected a list of operations)")
+    return SignalPoint(name, values, patch, str(path))
