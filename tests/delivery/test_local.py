@@ -101,3 +101,18 @@ def test_strict_mode_fails_and_skip_mode_records_bad_files(ttbar_file, settings,
     assert [s["path"] for s in manifest["skipped"]] == [str(bad)]
     assert manifest["samples"]["ttbar__nominal"]["nevts_total"] == 5_000
     assert manifest["events_in"] == 5_000
+
+
+def test_unreachable_remote_file_fails_clearly_and_quickly(query, tmp_path):
+    import socket
+    import time
+
+    with socket.socket() as probe:  # a loopback port with nothing listening
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"https://127.0.0.1:{port}/store/ttbar.root"
+    start = time.perf_counter()
+    with pytest.raises(InputFileError, match="is the network") as err:
+        deliver_file(url, "Events", query, str(tmp_path), None)
+    assert url in str(err.value)
+    assert time.perf_counter() - start < 60

@@ -25,6 +25,7 @@ from agcflow.io import atomic_path, read_json, write_json
 log = logging.getLogger(__name__)
 
 STEP_SIZE = 500_000
+REMOTE_TIMEOUT_S = 30
 
 
 @dataclass(frozen=True)
@@ -70,10 +71,11 @@ def deliver_file(source: str, tree: str, query: DeliveryQuery, cache_dir: str, e
 def _read_selected(source: str, tree: str, query: DeliveryQuery, expected: int | None) -> tuple[dict, int, int]:
     import uproot
 
-    if "://" not in source and not os.path.exists(source):
+    remote = "://" in source
+    if not remote and not os.path.exists(source):
         raise InputFileError(f"{source}: input file not found")
     try:
-        with uproot.open(source) as handle:
+        with uproot.open(source, timeout=REMOTE_TIMEOUT_S) as handle:
             events = _tree(handle, source, tree)
             _check_entries(events, source, expected)
             names = branch_names()
@@ -84,7 +86,8 @@ def _read_selected(source: str, tree: str, query: DeliveryQuery, expected: int |
     except InputFileError:
         raise
     except Exception as err:  # uproot raises many types for damaged files
-        raise InputFileError(f"{source}: cannot read tree {tree!r} ({type(err).__name__}: {err})") from err
+        hint = "; is the network (HTTPS/XRootD) reachable from here?" if remote else ""
+        raise InputFileError(f"{source}: cannot read tree {tree!r} ({type(err).__name__}: {err}){hint}") from err
     selected = {name: ak.concatenate([p[name] for p in parts]) for name in parts[0]}
     return selected, n_in, bytes_read
 
