@@ -109,20 +109,18 @@ def _first_pass(settings: Settings, samples, client) -> tuple[int, float]:
             "events_delivered": manifest["events_out"], "processing_chunks": metrics["chunks"]}
 
 
-def _direct_coffea(settings: Settings, samples, client) -> tuple[int, float]:
-    """The processor on the raw inputs: every file is its own 'skim'."""
-    manifest = {"samples": {
-        s.key: {"process": s.process, "variation": s.variation, "nevts_total": sum(f.nevts or 0 for f in s.files),
-                "files": [{"skim": f.path, "nevts_out": f.nevts or 1} for f in s.files]}
+def _direct_coffea(settings: Settings, samples, client) -> tuple[int, float, dict]:
+    """The same processor run directly on the input files, as the AGC does (no delivery)."""
+    fileset = {
+        s.key: {"treename": settings.analysis.tree, "files": [f.path for f in s.files],
+                "metadata": processing.sample_metadata(s.key, {"process": s.process, "variation": s.variation,
+                                                              "nevts_total": sum(f.nevts or 0 for f in s.files)},
+                                                       settings.analysis)}
         for s in samples
-    }}
+    }
     start = time.perf_counter()
-    processing.run(manifest, settings.analysis, settings.processing, client, progress=False)
-    return manifest_events(manifest), time.perf_counter() - start, {}
-
-
-def manifest_events(manifest: dict[str, Any]) -> int:
-    return sum(entry["nevts_total"] for entry in manifest["samples"].values())
+    processing.run_fileset(fileset, settings.analysis, settings.processing, client, progress=False)
+    return sum(f.nevts or 0 for s in samples for f in s.files), time.perf_counter() - start, {}
 
 
 def _plot(result: dict[str, Any], path: Path) -> None:

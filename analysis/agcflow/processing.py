@@ -23,26 +23,25 @@ JET_VARIATIONS = ("pt_scale_up", "pt_res_up")
 
 
 def coffea_fileset(manifest: dict[str, Any], analysis: AnalysisSettings) -> dict[str, dict]:
-    """The coffea fileset of the non-empty skims, with each sample's weight as metadata."""
-    fileset = {}
-    for key, entry in manifest["samples"].items():
-        if entry["nevts_total"] == 0:
-            raise AgcflowError(f"sample {key}: no readable input events (all files skipped?)")
-        sample = analysis.sample(entry["process"])
-        weight = sample_weight(sample.xsec_pb, analysis.lumi_pb, entry["nevts_total"])
-        files = [f["skim"] for f in entry["files"] if f["nevts_out"] > 0]
-        if files:
-            fileset[key] = {
-                "treename": "Events",
-                "files": files,
-                "metadata": {
-                    "process": entry["process"],
-                    "variation": entry["variation"],
-                    "weight": weight,
-                    "scale_variation": scale_variation_applies(analysis, entry["process"]),
-                },
-            }
-    return fileset
+    """The coffea fileset of the non-empty sample skims, with each sample's metadata."""
+    return {
+        key: {"treename": "Events", "files": [entry["skim"]["path"]], "metadata": sample_metadata(key, entry, analysis)}
+        for key, entry in manifest["samples"].items()
+        if entry["skim"]["nevts"] > 0
+    }
+
+
+def sample_metadata(key: str, entry: dict[str, Any], analysis: AnalysisSettings) -> dict[str, Any]:
+    """What the processor needs to know of a sample: names, event weight, weight systematics."""
+    if entry["nevts_total"] == 0:
+        raise AgcflowError(f"sample {key}: no readable input events (all files skipped?)")
+    sample = analysis.sample(entry["process"])
+    return {
+        "process": entry["process"],
+        "variation": entry["variation"],
+        "weight": sample_weight(sample.xsec_pb, analysis.lumi_pb, entry["nevts_total"]),
+        "scale_variation": scale_variation_applies(analysis, entry["process"]),
+    }
 
 
 def run(
@@ -52,41 +51,51 @@ def run(
     client: Client,
     progress: bool = True,
 ) -> tuple[dict[str, hist.Hist], dict[str, Any]]:
-    """Fill every histogram of the analysis; return them (pseudodata included) and metrics."""
+    """Fill every histogram of the analysis from the delivered skims; return them (pseudodata
+    included) and metrics."""
+    fileset = coffea_fileset(manifest, analysis)
+    output, metrics = run_fileset(fileset, analysis, processing, client, progress, known_file_metadata(manifest, fileset))
+    return complete(output, manifest, analysis), metrics
+
+
+def run_fileset(
+    fileset: dict[str, dict],
+    analysis: AnalysisSettings,
+    processing: ProcessingSettings,
+    client: Client,
+    progress: bool = True,
+    metadata_cache: dict | None = None,
+) -> tuple[dict[str, hist.Hist], dict[str, Any]]:
+    """The coffea Runner over a fileset (NanoAOD files, sample metadata as ``sample_metadata``)."""
     from coffea import processor
     from coffea.nanoevents import NanoAODSchema
-    fileset = coffea_fileset(manifest, analysis)
+
     runner = processor.Runner(
         executor=processor.DaskExecutor(client=client, status=progress, treereduction=8),
         schema=NanoAODSchema,
         chunksize=processing.chunk_size,
         savemetrics=True,
-        metadata_cache=known_file_metadata(manifest, fileset),
+        metadata_cache=metadata_cache,
     )
     start = time.perf_counter()
-    output, metrics = runner(
-        fileset,
-        processor_instance=TtbarProcessor(analysis, processing.seed),
-        treename="Events",
-    )
+    output, metrics = runner(fileset, processor_instance=TtbarProcessor(analysis, processing.seed), treename="Events")
     wall = time.perf_counter() - start
-    hists = complete(output.get("hists", {}), manifest, analysis)
-    return hists, {"wall_s": wall, "chunks": metrics.get("chunks", 0), "bytes_read": metrics.get("bytesread", 0),
-                   "entries": metrics.get("entries", 0), "processtime_s": metrics.get("processtime", 0.0)}
+    return output.get("hists", {}), {
+        "wall_s": wall, "chunks": metrics.get("chunks", 0), "bytes_read": metrics.get("bytesread", 0),
+        "entries": metrics.get("entries", 0), "processtime_s": metrics.get("processtime", 0.0)}
 
 
 def known_file_metadata(manifest: dict[str, Any], fileset: dict[str, dict]) -> dict:
-    """coffea's per-file metadata (entries, UUID) from the manifest: no file is reopened to
-    count its entries. Files delivered without a recorded UUID are left to coffea."""
+    """coffea's per-file metadata (entries, UUID) from the manifest: no skim is reopened to
+    count its entries. Skims without a recorded UUID are left to coffea."""
     from coffea.processor.executor import FileMeta
 
     cache = {}
-    for key, entry in manifest["samples"].items():
-        for record in entry["files"]:
-            if record.get("uuid") and key in fileset:
-                meta = {**fileset[key]["metadata"], "numentries": record["nevts_out"],
-                        "uuid": bytes.fromhex(record["uuid"])}
-                cache[FileMeta(key, record["skim"], "Events")] = meta
+    for key, entry in fileset.items():
+        skim = manifest["samples"][key]["skim"]
+        if skim["uuid"]:
+            meta = {**entry["metadata"], "numentries": skim["nevts"], "uuid": bytes.fromhex(skim["uuid"])}
+            cache[FileMeta(key, skim["path"], "Events")] = meta
     return cache
 
 

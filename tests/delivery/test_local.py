@@ -8,7 +8,7 @@ import pytest
 import uproot
 
 from agcflow.delivery.backends import deliver
-from agcflow.delivery.local import deliver_file
+from agcflow.delivery.local import deliver_file, merge_sample, read_columns
 from agcflow.delivery.query import DeliveryQuery, branch_names, preselection_mask
 from agcflow.errors import InputFileError
 from agcflow.generate import generate_file
@@ -42,14 +42,22 @@ def test_func_adl_uproot_runs_the_same_query_with_the_same_result(ttbar_file, qu
         assert ak.to_list(reference[name]) == ak.to_list(columns[name][mask]), name
 
 
-def test_skim_holds_the_selected_events_and_is_reused_from_cache(ttbar_file, query, tmp_path):
+def test_selection_is_cached_and_merged_into_a_nanoaod_skim(ttbar_file, query, tmp_path):
     first = deliver_file(str(ttbar_file), "Events", query, str(tmp_path), 5_000)
     assert (first.nevts_in, first.cached) == (5_000, False)
-    skim = uproot.open(first.skim)["Events"]
-    assert skim.num_entries == first.nevts_out > 0
-    assert {"nJet", "Jet_pt", "Electron_charge", "Muon_tightId", "event"} <= set(skim.keys())
+    columns = read_columns(first.columns)
+    assert len(columns["event"]) == first.nevts_out > 0
+    assert columns["nJet"].sum() == len(columns["Jet_pt"])
     second = deliver_file(str(ttbar_file), "Events", query, str(tmp_path), 5_000)
-    assert second.cached and second.skim == first.skim and second.nevts_out == first.nevts_out
+    assert second.cached and second.columns == first.columns and second.nevts_out == first.nevts_out
+    skim = merge_sample([first.columns, first.columns], str(tmp_path))
+    events = uproot.open(skim.path)["Events"]
+    assert events.num_entries == skim.nevts == 2 * first.nevts_out
+    assert {"nJet", "Jet_pt", "Electron_charge", "Muon_tightId", "event"} <= set(events.keys())
+    assert events.file.fUUID.hex() == skim.uuid
+    assert ak.to_list(events["Jet_pt"].array()[: first.nevts_out]) == ak.to_list(
+        ak.unflatten(columns["Jet_pt"], columns["nJet"]))
+    assert merge_sample([first.columns, first.columns], str(tmp_path)).cached
 
 
 def test_cache_misses_when_the_query_or_the_file_changes(ttbar_file, query, tmp_path, settings):
@@ -57,11 +65,12 @@ def test_cache_misses_when_the_query_or_the_file_changes(ttbar_file, query, tmp_
 
     first = deliver_file(str(ttbar_file), "Events", query, str(tmp_path), None)
     looser = DeliveryQuery(dataclasses.replace(query.preselection, jet_pt_min=20.0), query.cuts)
-    assert deliver_file(str(ttbar_file), "Events", looser, str(tmp_path), None).skim != first.skim
+    again = deliver_file(str(ttbar_file), "Events", looser, str(tmp_path), None)
+    assert again.columns != first.columns and not again.cached and again.nevts_out > first.nevts_out
     copy = tmp_path / "copy.root"
     shutil.copy(ttbar_file, copy)
     os.utime(copy, ns=(1, 1))
-    assert deliver_file(str(copy), "Events", query, str(tmp_path), None).skim != first.skim
+    assert deliver_file(str(copy), "Events", query, str(tmp_path), None).columns != first.columns
 
 
 def test_missing_file_is_named(query, tmp_path):

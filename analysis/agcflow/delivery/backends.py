@@ -9,7 +9,7 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from agcflow.config import DeliverySettings, ObjectCuts
-from agcflow.delivery.local import SkimRecord, deliver_file
+from agcflow.delivery.local import FileRecord, SampleSkim, deliver_file, merge_sample
 from agcflow.delivery.query import DeliveryQuery
 from agcflow.errors import BackendError, InputFileError
 from agcflow.inputs import SampleFiles
@@ -36,8 +36,10 @@ def deliver(
         raise BackendError(f"delivery backend {delivery.backend!r} unknown; valid: {', '.join(DELIVERY_BACKENDS)}")
     query = DeliveryQuery(delivery.preselection, cuts)
     start = time.perf_counter()
-    records, skipped = _run_local(samples, query, str(delivery.cache_dir), tree, client, skip_bad_files, progress)
-    return _manifest(samples, records, skipped, query, time.perf_counter() - start)
+    cache_dir = str(delivery.cache_dir)
+    records, skipped = _run_local(samples, query, cache_dir, tree, client, skip_bad_files, progress)
+    skims = _merge(samples, records, cache_dir, client)
+    return _manifest(samples, records, skims, skipped, query, time.perf_counter() - start)
 
 
 def _run_local(samples, query, cache_dir, tree, client, skip_bad_files, progress):
@@ -54,7 +56,7 @@ def _run_local(samples, query, cache_dir, tree, client, skip_bad_files, progress
         )
         for i, (key, f) in enumerate(jobs)
     }
-    records: dict[str, list[SkimRecord]] = {s.key: [] for s in samples}
+    records: dict[str, list[FileRecord]] = {s.key: [] for s in samples}
     skipped: list[dict[str, str]] = []
     with tqdm(total=len(futures), desc="deliver", unit="file", disable=not progress) as bar:
         for future in as_completed(futures):
@@ -71,16 +73,31 @@ def _run_local(samples, query, cache_dir, tree, client, skip_bad_files, progress
     return records, skipped
 
 
-def _manifest(samples, records, skipped, query, wall_s) -> dict[str, Any]:
+def _merge(samples, records, cache_dir, client) -> dict[str, SampleSkim]:
+    """One ROOT skim per sample, merged on the cluster from its files' columns (file order)."""
+    keys = [s.key for s in samples]
+    futures = [
+        client.submit(merge_sample, [r.columns for r in _in_file_order(s, records[s.key])], cache_dir, pure=False)
+        for s in samples
+    ]
+    return dict(zip(keys, client.gather(futures)))
+
+
+def _in_file_order(sample: SampleFiles, records: list[FileRecord]) -> list[FileRecord]:
+    order = {f.path: i for i, f in enumerate(sample.files)}
+    return sorted(records, key=lambda r: order[r.source])
+
+
+def _manifest(samples, records, skims, skipped, query, wall_s) -> dict[str, Any]:
     entries = {}
     for sample in samples:
-        order = {f.path: i for i, f in enumerate(sample.files)}
-        files = sorted(records[sample.key], key=lambda r: order[r.source])
+        files = _in_file_order(sample, records[sample.key])
         entries[sample.key] = {
             "process": sample.process,
             "variation": sample.variation,
             "nevts_total": sum(r.nevts_in for r in files),
             "files": [asdict(r) for r in files],
+            "skim": asdict(skims[sample.key]),
         }
     all_records = [r for rs in records.values() for r in rs]
     return {

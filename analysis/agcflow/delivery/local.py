@@ -1,8 +1,9 @@
-"""Local execution of the delivery query: one Dask task per input file, one skim per file.
+"""Local execution of the delivery query: one Dask task per input file, one skim per sample.
 
-Skims are NanoAOD-like ROOT files holding only the events that pass the preselection, with
-every delivered column. Each skim is cached under a key of the query text, the input file
-(path, size, mtime) and the package version; a sidecar JSON, written last, marks it complete.
+Each file's selected events are cached as flat numpy columns under a key of the query text,
+the input file (path, size, mtime) and the package version; a sidecar JSON, written last,
+marks an entry complete. A sample's columns are then merged into one NanoAOD-like ROOT skim
+(keyed by its files' keys) for coffea: few, larger chunks instead of many tiny ones.
 """
 
 from __future__ import annotations
@@ -29,43 +30,71 @@ REMOTE_TIMEOUT_S = 30
 
 
 @dataclass(frozen=True)
-class SkimRecord:
-    """What delivering one input file produced."""
+class FileRecord:
+    """What delivering one input file produced: its selected events as flat columns."""
 
     source: str
-    skim: str
+    columns: str
     nevts_in: int
     nevts_out: int
     bytes_read: int
     wall_s: float
-    uuid: str = ""  # the skim's ROOT file UUID (hex), so processing need not reopen it
+    cached: bool = False
+
+
+@dataclass(frozen=True)
+class SampleSkim:
+    """One NanoAOD-like ROOT skim holding a whole sample's delivered events."""
+
+    path: str
+    uuid: str  # the ROOT file UUID (hex): processing need not reopen the file to learn it
+    nevts: int
     cached: bool = False
 
 
 def cache_key(source: str, tree: str, query: DeliveryQuery) -> str:
-    """Key of one file's skim: query text, tree, file identity and package version."""
+    """Key of one file's delivery: query text, tree, file identity and package version."""
     identity = source
     if os.path.exists(source):
         stat = os.stat(source)
         identity = f"{os.path.abspath(source)}|{stat.st_size}|{stat.st_mtime_ns}"
-    text = "\n".join([query.func_adl_text(), tree, identity, __version__])
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
+    return _digest(query.func_adl_text(), tree, identity, __version__)
 
 
-def deliver_file(source: str, tree: str, query: DeliveryQuery, cache_dir: str, expected: int | None) -> SkimRecord:
-    """Skim one file (or reuse its cached skim); raise InputFileError naming a bad file."""
-    key = cache_key(source, tree, query)
-    skim = Path(cache_dir) / key[:2] / f"{key}.root"
-    sidecar = skim.with_suffix(".json")
-    if sidecar.exists() and skim.exists() and columns_path(skim).exists():
-        return SkimRecord(**{**read_json(sidecar), "cached": True})
+def deliver_file(source: str, tree: str, query: DeliveryQuery, cache_dir: str, expected: int | None) -> FileRecord:
+    """Select one file's events (or reuse the cached selection); raise InputFileError naming a
+    bad file."""
+    columns = _cached(cache_dir, cache_key(source, tree, query), ".columns.npz")
+    sidecar = columns.with_suffix("").with_suffix(".json")
+    if sidecar.exists() and columns.exists():
+        return FileRecord(**{**read_json(sidecar), "cached": True})
     start = time.perf_counter()
     selected, n_in, bytes_read = _read_selected(source, tree, query, expected)
-    uuid = _write_skim(skim, selected)
-    _write_columns(columns_path(skim), selected)
-    record = SkimRecord(source, str(skim), n_in, len(selected["run"]), bytes_read, time.perf_counter() - start, uuid)
+    _write_columns(columns, selected)
+    record = FileRecord(source, str(columns), n_in, len(selected["run"]), bytes_read, time.perf_counter() - start)
     write_json(sidecar, asdict(record))
     return record
+
+
+def merge_sample(columns: list[str], cache_dir: str) -> SampleSkim:
+    """Write (or reuse) the ROOT skim of one sample from its files' cached columns."""
+    skim = _cached(cache_dir, _digest(*columns), ".root")
+    sidecar = skim.with_suffix(".json")
+    if sidecar.exists() and skim.exists():
+        return SampleSkim(**{**read_json(sidecar), "cached": True})
+    parts = [read_columns(path) for path in columns]
+    merged = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+    record = SampleSkim(str(skim), _write_skim(skim, merged), len(merged["run"]))
+    write_json(sidecar, asdict(record))
+    return record
+
+
+def _cached(cache_dir: str, key: str, suffix: str) -> Path:
+    return Path(cache_dir) / key[:2] / f"{key}{suffix}"
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
 
 
 def _read_selected(source: str, tree: str, query: DeliveryQuery, expected: int | None) -> tuple[dict, int, int]:
@@ -114,15 +143,10 @@ def _select(chunk: dict[str, ak.Array], query: DeliveryQuery) -> dict[str, ak.Ar
     return {name: array[mask] for name, array in chunk.items()}
 
 
-def columns_path(skim: str | Path) -> Path:
-    """The flat-column copy of a skim (numpy .npz), read by cached passes."""
-    return Path(skim).with_suffix(".columns.npz")
-
-
-def read_columns(skim: str | Path) -> dict[str, np.ndarray]:
-    """A skim's delivered columns, flat: ``{collection}_{field}`` per object, ``n{collection}``
-    objects per event, and the event ids."""
-    with np.load(columns_path(skim)) as data:
+def read_columns(path: str | Path) -> dict[str, np.ndarray]:
+    """Delivered columns, flat: ``{collection}_{field}`` per object, ``n{collection}`` objects
+    per event, and the event ids."""
+    with np.load(path) as data:
         return {name: data[name] for name in data.files}
 
 
@@ -136,12 +160,13 @@ def _write_columns(path: Path, columns: dict[str, ak.Array]) -> None:
             np.savez(handle, **flat)
 
 
-def _write_skim(path: Path, columns: dict[str, ak.Array]) -> str:
+def _write_skim(path: Path, flat: dict[str, np.ndarray]) -> str:
     import uproot
 
-    tree = {name: ak.Array(columns[name]) for name in EVENT_ID_COLUMNS}
+    tree = {name: ak.Array(flat[name]) for name in EVENT_ID_COLUMNS}
     for collection, fields in OBJECT_COLUMNS.items():
-        tree[collection] = ak.zip({f: columns[f"{collection}_{f}"] for f in fields})
+        counts = flat[f"n{collection}"]
+        tree[collection] = ak.zip({f: ak.unflatten(flat[f"{collection}_{f}"], counts) for f in fields})
     with atomic_path(path) as tmp:
         with uproot.recreate(tmp, compression=uproot.ZSTD(1)) as out:
             out.mktree("Events", {name: array.type for name, array in tree.items()})

@@ -1,6 +1,6 @@
 """Cached passes: the analysis re-run on the delivered columns, no ROOT input read.
 
-Reads the flat numpy copy of each skim. The delivery cache holds every event that passes the loose preselection, so any analysis that
+Reads the flat numpy columns each delivered file left in the cache. They hold every event that passes the loose preselection, so any analysis that
 is at least as tight gives exactly the histograms of a full pass. Looser settings are refused.
 """
 
@@ -19,7 +19,7 @@ from agcflow.delivery.local import read_columns
 from agcflow.errors import ConfigError
 from agcflow.physics import jagged
 from agcflow.physics.analysis import ELECTRON_FIELDS, JET_FIELDS, MUON_FIELDS, ChunkInput
-from agcflow.processing import coffea_fileset, complete
+from agcflow.processing import complete, sample_metadata
 from agcflow.processor import fill_histograms
 
 if TYPE_CHECKING:
@@ -60,9 +60,12 @@ def cached_pass(
     """All histograms from the cached columns, one Dask task per sample."""
     check_within_preselection(analysis, preselection)
     start = time.perf_counter()
-    fileset = coffea_fileset(manifest, analysis)
-    futures = [client.submit(sample_histograms, entry["files"], entry["metadata"], analysis, processing.seed,
-                             pure=False) for entry in fileset.values()]
+    futures = [
+        client.submit(sample_histograms, [f["columns"] for f in entry["files"] if f["nevts_out"] > 0],
+                      sample_metadata(key, entry, analysis), analysis, processing.seed, pure=False)
+        for key, entry in manifest["samples"].items()
+        if entry["skim"]["nevts"] > 0
+    ]
     hists: dict[str, hist.Hist] = {}
     for part in client.gather(futures):
         hists.update(part)
@@ -70,9 +73,9 @@ def cached_pass(
     return complete(hists, manifest, analysis), {"wall_s": wall, "tasks": len(futures)}
 
 
-def sample_histograms(skims: list[str], meta: Mapping[str, Any], analysis: AnalysisSettings, seed: int) -> dict[str, hist.Hist]:
-    """The histograms of one sample from its skims' cached flat columns."""
-    return fill_histograms(_chunk([read_columns(skim) for skim in skims]), meta, analysis, seed)
+def sample_histograms(columns: list[str], meta: Mapping[str, Any], analysis: AnalysisSettings, seed: int) -> dict[str, hist.Hist]:
+    """The histograms of one sample from its files' cached flat columns."""
+    return fill_histograms(_chunk([read_columns(path) for path in columns]), meta, analysis, seed)
 
 
 def _chunk(parts: list[dict[str, np.ndarray]]) -> ChunkInput:

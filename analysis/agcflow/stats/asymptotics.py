@@ -20,11 +20,10 @@ import numpy as np
 from agcflow.stats.hf_tensors import ModelTensors
 
 N_SIGMAS = (2.0, 1.0, 0.0, -1.0, -2.0)  # the order of pyhf's expected CLs set
-MAX_NEWTON_STEPS = 60
-FISHER_STEPS = 6  # Newton steps with the Fisher information before the exact Hessian
+MAX_NEWTON_STEPS = 200
 MAX_DAMPING = 1e8
 STEP_SIZES = (1.0, 0.5, 0.25, 0.1, 0.03, 0.01)
-CONVERGED_DECREMENT = 1e-9  # predicted decrease of 2*NLL at which a fit has converged
+CONVERGED_DECREMENT = 1e-8  # predicted relative decrease of 2*NLL at which a fit has converged
 
 
 def twice_nll(arrays: dict[str, Any], pars: Any, main: Any, aux: Any) -> Any:
@@ -144,10 +143,9 @@ def minimize(problem: Any, start: Any, lower: Any, upper: Any, fixed: Any) -> tu
     """Minimise within [lower, upper], ``fixed`` parameters held at ``start``.
 
     ``problem(x, with_derivatives)`` returns the objective and, when asked, its gradient
-    and a positive semi-definite approximation of its Hessian, used for the first
-    :data:`FISHER_STEPS` steps; a fit still running then continues with the exact Hessian
-    (costly, but the approximation converges only linearly where data and model disagree,
-    e.g. mu = 1 fits of strongly excluded points). Projected Newton:
+    and a positive semi-definite approximation of its Hessian (which converges only linearly
+    where data and model disagree, e.g. mu = 1 fits of strongly excluded points: the
+    step limit and tolerance are set for that). Projected Newton:
     parameters at a bound whose gradient points outwards are held, the others take a
     damped Newton step; the best of a few step lengths is kept, and the damping grows when
     none improves. Returns (parameters, minimum, converged).
@@ -163,7 +161,6 @@ def minimize(problem: Any, start: Any, lower: Any, upper: Any, fixed: Any) -> tu
     def body(state):
         x, fx, damping, iteration, _ = state
         _, g, h = problem(x, True)
-        h = jax.lax.cond(iteration >= FISHER_STEPS, jax.hessian(value), lambda _: h, x)
         held = fixed | ((x <= lower) & (g > 0)) | ((x >= upper) & (g < 0))
         free = ~held
         g_free = jnp.where(free, g, 0.0)
@@ -177,7 +174,7 @@ def minimize(problem: Any, start: Any, lower: Any, upper: Any, fixed: Any) -> tu
         values = jnp.where(jnp.isfinite(values), values, jnp.inf)
         best = jnp.argmin(values)
         improved = values[best] <= fx
-        converged = (decrement >= 0) & (decrement < CONVERGED_DECREMENT) & (damping < 1.0)
+        converged = (decrement >= 0) & (decrement < CONVERGED_DECREMENT * (1.0 + jnp.abs(fx))) & (damping < 1.0)
         x = jnp.where(improved, candidates[best], x)
         fx = jnp.where(improved, values[best], fx)
         damping = jnp.where(improved, jnp.where(best == 0, damping * 0.1, damping), damping * 10.0 + 1e-6)

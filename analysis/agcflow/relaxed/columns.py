@@ -1,0 +1,119 @@
+"""Each sample's cached columns as padded per-event jet arrays, for the relaxed analysis.
+
+The cuts that are not optimised (leptons, jet |eta| and id) are applied here, exactly;
+the jet pt and b-tag thresholds are left to :mod:`agcflow.relaxed.selection`. The 3-jet
+combinations of every event are listed largest trijet pt first (ties in lexicographic
+order, as the hard-cut m_bjj), with their masses, for each jet-pt variation.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from agcflow.config import AnalysisSettings
+from agcflow.delivery.local import read_columns
+from agcflow.optimize.cached import _chunk
+from agcflow.physics import objects, systematics
+from agcflow.physics.jagged import Flat, count
+from agcflow.physics.observables import _combinations
+from agcflow.processing import sample_metadata
+
+log = logging.getLogger(__name__)
+
+JET_PT_VARIATIONS = ("pt_scale_up", "pt_res_up")
+
+
+class JetTable(NamedTuple):
+    """Jets of one sample and jet-pt variation, padded to ``[events, jets]`` (a JAX pytree)."""
+
+    pt: np.ndarray  # [E, J] GeV, 0 for padding
+    btag: np.ndarray  # [E, J]
+    real: np.ndarray  # [E, J] 1 for a jet passing the fixed cuts, 0 for padding
+    combos: np.ndarray  # [E, C, 3] jet indices, largest trijet pt first
+    combo_mass: np.ndarray  # [E, C]
+
+
+@dataclass(frozen=True)
+class SampleColumns:
+    """One delivered sample: its metadata and a :class:`JetTable` per jet-pt variation."""
+
+    process: str
+    variation: str
+    weight: float
+    scale_variation: bool
+    jets: Mapping[str, JetTable]
+
+
+def delivered_samples(manifest: Mapping[str, Any], analysis: AnalysisSettings) -> dict[str, tuple[list[str], dict[str, Any]]]:
+    """Per non-empty delivered sample: its cached column files and its metadata."""
+    return {
+        key: ([f["columns"] for f in entry["files"] if f["nevts_out"] > 0], sample_metadata(key, entry, analysis))
+        for key, entry in manifest["samples"].items()
+        if entry["skim"]["nevts"] > 0
+    }
+
+
+def load_samples(manifest: Mapping[str, Any], analysis: AnalysisSettings, seed: int) -> dict[str, SampleColumns]:
+    """Every delivered sample's columns, keyed ``process__variation``."""
+    samples = {}
+    for key, (paths, meta) in delivered_samples(manifest, analysis).items():
+        chunk = _chunk([read_columns(path) for path in paths])
+        nominal = meta["variation"] == "nominal"
+        samples[key] = SampleColumns(
+            process=meta["process"],
+            variation=meta["variation"],
+            weight=float(meta["weight"]),
+            scale_variation=nominal and bool(meta["scale_variation"]),
+            jets=_jet_tables(chunk, analysis, seed, with_variations=nominal),
+        )
+        log.info("relaxed columns of %s: %d events", key, len(samples[key].jets["nominal"].pt))
+    return samples
+
+
+def _jet_tables(chunk: Any, analysis: AnalysisSettings, seed: int, with_variations: bool) -> dict[str, JetTable]:
+    cuts, v = analysis.cuts, analysis.variations
+    n_leptons = count(objects.electron_mask(chunk.electrons, cuts), chunk.electrons.counts) + count(
+        objects.muon_mask(chunk.muons, cuts), chunk.muons.counts
+    )
+    one_lepton = n_leptons == 1
+    jets = chunk.jets.events(one_lepton)
+    pts = {"nominal": jets.pt}
+    if with_variations:
+        ids = (chunk.run[one_lepton], chunk.lumi[one_lepton], chunk.event[one_lepton])
+        pts["pt_scale_up"] = jets.pt * np.float32(v.pt_scale_factor)
+        pts["pt_res_up"] = jets.pt * systematics.resolution_factors_flat(*ids, jets.counts, v.pt_resolution, seed)
+    fixed = (np.abs(jets.eta) < cuts.jet_abs_eta_max) & objects.jet_id_mask(jets, cuts)
+    kept = jets.objects(fixed)
+    return {name: _table(kept.with_field("pt", pt[fixed])) for name, pt in pts.items()}
+
+
+def _table(jets: Flat) -> JetTable:
+    n_jets = max(int(jets.counts.max(initial=0)), 3)
+    slot = np.arange(len(jets.pt)) - np.repeat(jets.starts, jets.counts)
+    event = jets.event_index()
+
+    def padded(values: np.ndarray) -> np.ndarray:
+        out = np.zeros((len(jets.counts), n_jets))
+        out[event, slot] = values
+        return out
+
+    pt, eta, phi = padded(jets.pt), padded(jets.eta), padded(jets.phi)
+    mass, real = padded(jets.mass), padded(np.ones(len(jets.pt)))
+    px, py, pz = pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)
+    energy = np.sqrt(px**2 + py**2 + pz**2 + mass**2)
+    combos = _combinations(n_jets)  # [C, 3], lexicographic
+    sx, sy, sz, se = (v[:, combos].sum(axis=2) for v in (px, py, pz, energy))
+    order = np.argsort(-np.hypot(sx, sy), axis=1, kind="stable")
+    combo_mass = np.sqrt(np.maximum(se**2 - sx**2 - sy**2 - sz**2, 0.0))
+    return JetTable(
+        pt=pt,
+        btag=padded(jets.btagCSVV2),
+        real=real,
+        combos=combos[order],
+        combo_mass=np.take_along_axis(combo_mass, order, axis=1),
+    )

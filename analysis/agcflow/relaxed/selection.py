@@ -1,0 +1,104 @@
+"""The relaxed selection: sigmoid cut weights, soft region membership and observables.
+
+Each jet is selected with probability ``s = sigmoid((pt - pt_min) / width)`` and, once
+selected, b-tagged with probability ``t = sigmoid((btag - btag_min) / width)``. Jets are
+treated as independent: the joint distribution of (selected jets, b-tagged jets) per
+event follows by a recursion over the jets, and gives each event's probability to be in
+each region. HT is the expected scalar sum ``sum(s * pt)``. m_bjj weighs each 3-jet
+combination (largest trijet pt first) by the probability that it is the first whose jets
+are all selected with at least one b-tag among them. As the widths shrink every quantity
+becomes the hard-cut one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from agcflow.config import Region
+from agcflow.relaxed.columns import JetTable
+
+
+def soft_cut(values: Any, threshold: Any, width: float) -> Any:
+    """Sigmoid weight of ``values > threshold``; a step when ``width`` is 0."""
+    if width == 0:
+        return (values > threshold).astype(jnp.float64)
+    return jax.nn.sigmoid((values - threshold) / width)
+
+
+def jet_probabilities(jets: JetTable, cuts: dict[str, Any], widths: dict[str, float]) -> tuple[Any, Any]:
+    """Per jet: probability to be selected, and to be b-tagged once selected."""
+    selected = jets.real * soft_cut(jets.pt, cuts["jet_pt_min"], widths["jet_pt_min"])
+    return selected, soft_cut(jets.btag, cuts["btag_min"], widths["btag_min"])
+
+
+def region_probabilities(selected: Any, tagged: Any, min_jets: int, regions: Sequence[Region]) -> dict[str, Any]:
+    """Per event and region: probability of >= ``min_jets`` selected jets and the region's
+    b-tag multiplicity (counts above the largest one that matters are merged)."""
+    btag_cap = max(max(r.min_btags, (r.max_btags or 0) + 1) for r in regions)
+    n_events = selected.shape[0]
+    start = jnp.zeros((n_events, min_jets + 1, btag_cap + 1)).at[:, 0, 0].set(1.0)
+
+    def add_jet(state, jet):
+        s, t = jet
+        one_more = _shift(state, axis=1)
+        tagged_more = _shift(one_more, axis=2)
+        return state * (1 - s)[:, None, None] + one_more * (s * (1 - t))[:, None, None] + tagged_more * (
+            s * t)[:, None, None], None
+
+    final, _ = jax.lax.scan(add_jet, start, (selected.T, tagged.T))
+    enough = final[:, min_jets, :]  # [E, btag_cap + 1]
+    return {r.name: enough[:, r.min_btags:(btag_cap if r.max_btags is None else r.max_btags) + 1].sum(axis=1)
+            for r in regions}
+
+
+def ordered_jet_pt(selected: Any, pt: Any, n_first: int) -> Any:
+    """Expected pt of the first ``n_first`` selected jets of each event, ``[E, n_first]``."""
+    start = jnp.zeros((selected.shape[0], n_first + 1)).at[:, 0].set(1.0)
+
+    def add_jet(before, jet):
+        s, p = jet
+        contribution = before[:, :n_first] * (s * p)[:, None]
+        return before * (1 - s)[:, None] + _shift(before, axis=1) * s[:, None], contribution
+
+    _, contributions = jax.lax.scan(add_jet, start, (selected.T, pt.T))
+    return contributions.sum(axis=0)
+
+
+def ht(selected: Any, pt: Any) -> Any:
+    """Expected HT: the sum of jet pt weighted by the selection probability."""
+    return (selected * pt).sum(axis=1)
+
+
+def mbjj(selected: Any, tagged: Any, jets: JetTable) -> Any:
+    """Expected m_bjj: combinations weighted by the probability of being the first usable one."""
+    index = jets.combos.reshape(jets.combos.shape[0], -1)
+    s = jnp.take_along_axis(selected, index, axis=1).reshape(jets.combos.shape)
+    t = jnp.take_along_axis(tagged, index, axis=1).reshape(jets.combos.shape)
+    usable = s.prod(axis=2) * (1 - (1 - t).prod(axis=2))  # [E, C]
+    none_before = jnp.cumprod(jnp.concatenate([jnp.ones_like(usable[:, :1]), 1 - usable[:, :-1]], axis=1), axis=1)
+    chosen = usable * none_before
+    return (chosen * jets.combo_mass).sum(axis=1) / jnp.maximum(chosen.sum(axis=1), 1e-300)
+
+
+def soft_histogram(values: Any, weights: Any, edges: Any, bandwidth: float) -> tuple[Any, Any]:
+    """Yields and sum of squared weights per bin; each event spread over the bins by a
+    Gaussian kernel of ``bandwidth`` (hard bins ``[low, high)`` when 0)."""
+    if bandwidth == 0:
+        fractions = ((values[:, None] >= edges[None, :-1]) & (values[:, None] < edges[None, 1:])).astype(jnp.float64)
+    else:
+        cdf = jax.scipy.stats.norm.cdf((edges[None, :] - values[:, None]) / bandwidth)
+        fractions = cdf[:, 1:] - cdf[:, :-1]
+    contributions = weights[:, None] * fractions
+    return contributions.sum(axis=0), (contributions**2).sum(axis=0)
+
+
+def _shift(state: Any, axis: int) -> Any:
+    """Move each count one up along ``axis``; the last entry keeps "this many or more"."""
+    moved = jnp.moveaxis(state, axis, -1)
+    shifted = jnp.concatenate([jnp.zeros_like(moved[..., :1]), moved[..., :-2], moved[..., -2:].sum(-1, keepdims=True)],
+                              axis=-1)
+    return jnp.moveaxis(shifted, -1, axis)
