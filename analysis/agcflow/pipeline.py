@@ -5,8 +5,9 @@ The CLI, the benchmarks and the tests call these; Snakemake calls the CLI.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -123,23 +124,11 @@ def _metrics(manifest: dict[str, Any], metrics: dict[str, Any], workers: int, th
     }
 
 
-class _client:
+@contextlib.contextmanager
+def _client(settings: Settings, client=None) -> Iterator:
     """Use the given client, or open one from the settings for the duration."""
-
-    def __init__(self, settings: Settings, client) -> None:
-        self.settings, self.client, self._context = settings, client, None
-
-    def __enter__(self):
-        if self.client is not None:
-            return self.client
-        self._context = cluster.open_client(self.settings.cluster)
-        return self._context.__enter__()
-
-    def __exit__(self, *exc) -> None:
-        if self._context is not None:
-            self._context.__exit__(*exc)
-
-
-def wall_clock() -> float:
-    """Monotonic seconds, for stage timings."""
-    return time.perf_counter()
+    if client is not None:
+        yield client
+    else:
+        with cluster.open_client(settings.cluster) as opened:
+            yield opened
