@@ -25,6 +25,7 @@ include: "workflow/rules/delivery.smk"
 include: "workflow/rules/processing.smk"
 include: "workflow/rules/inference.smk"
 include: "workflow/rules/benchmark.smk"
+include: "workflow/rules/reinterpret.smk"
 
 
 rule all:

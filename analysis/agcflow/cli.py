@@ -156,6 +156,44 @@ def validate(histograms: Path, reference: Path, max_bin_difference: float) -> No
     click.echo(f"{histograms} matches {reference}")
 
 
+@cli.command()
+@CONFIG
+@OVERRIDES
+@click.option("--name", required=True, help="Signal name from reinterpret.signals, e.g. zprime_750.")
+@click.option("--signal", "fileset", type=click.Path(path_type=Path), default=None,
+              help="The signal's fileset JSON (default: generate it under reinterpret.directory).")
+@click.option("--histograms", type=click.Path(path_type=Path), default=Path("results/histograms/histograms.root"), show_default=True)
+@click.option("--workspace", "workspace_path", type=click.Path(path_type=Path), default=Path("results/workspace/workspace.json"), show_default=True,
+              help="The preserved background-only workspace.")
+@click.option("--output-dir", type=click.Path(path_type=Path), default=None, help="Default: results/reinterpret/NAME.")
+def reinterpret(config_path: Path, overrides: tuple[str, ...], name: str, fileset: Path | None, histograms: Path,
+                workspace_path: Path, output_dir: Path | None) -> None:
+    """RECAST: a new signal through the same delivery and processor, patched into the preserved
+    background-only workspace; CLs at mu = 1 and upper limits. Backgrounds are not reprocessed."""
+    from agcflow import cluster
+    from agcflow import reinterpret as recast
+
+    settings = load_settings(config_path, overrides)
+    signal = recast.signal_settings(settings, name)
+    fileset = fileset or recast.generate_signal(settings, signal)
+    output_dir = output_dir or settings.results_dir / "reinterpret" / name
+    with cluster.open_client(settings.cluster) as client:
+        result = recast.run(settings, signal, fileset, histograms, workspace_path, output_dir, client)
+    click.echo(f"{name}: CLs_obs = {result['CLs_obs']:.3g}, 95% CL upper limit on {result['poi']} = "
+               f"{result['upper_limit_obs']:.3g} (expected {result['upper_limit_exp'][2]:.3g}) -> {output_dir}")
+
+
+@cli.command("limit-plot")
+@click.argument("results", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--output", type=click.Path(path_type=Path), default=Path("results/reinterpret/limits.png"), show_default=True)
+def limit_plot(results: tuple[Path, ...], output: Path) -> None:
+    """Upper limit vs signal mass with expected bands, from reinterpret result.json files."""
+    from agcflow.io import read_json
+    from agcflow.reinterpret import plot_limits
+
+    click.echo(f"wrote {plot_limits([read_json(path) for path in results], output)}")
+
+
 @cli.group()
 def bench() -> None:
     """Benchmarks that write their figures to results/benchmark/."""
@@ -188,6 +226,20 @@ def bench_cached_pass(config_path: Path, overrides: tuple[str, ...], output: Pat
     result = cached_pass_benchmark(load_settings(config_path, overrides), output)
     click.echo(f"first pass {result['first_pass_s']:.2f} s, cached pass {result['cached_pass_s']:.3f} s "
                f"(ratio {result['ratio']:.1f}, identical histograms: {result['identical_histograms']}) -> {output}")
+
+
+def _register_stage_groups() -> None:
+    """Commands that live in their own modules: pallet scans, contours, optimisation."""
+    from agcflow.cli_optimize import optimize
+    from agcflow.cli_scan import contour, scan, scan_bench
+
+    cli.add_command(scan)
+    cli.add_command(contour)
+    cli.add_command(optimize)
+    bench.add_command(scan_bench, name="scan")
+
+
+_register_stage_groups()
 
 
 def main() -> None:

@@ -1,7 +1,10 @@
 """The one place that creates Dask clusters and clients.
 
-Kinds: ``local`` (a ``distributed.LocalCluster`` of worker processes) and ``address`` (an
-existing scheduler). Batch systems arrive through dask-jobqueue behind the same factory.
+Kinds: ``local`` (a ``distributed.LocalCluster`` of worker processes), ``address`` (an
+existing scheduler), and the batch systems ``slurm`` and ``htcondor`` (dask-jobqueue's
+``SLURMCluster``/``HTCondorCluster``, one worker per batch job; see :mod:`agcflow.jobqueue`).
+Every kind sets the Dask failure budget ``distributed.scheduler.allowed-failures`` from
+``cluster.allowed_failures`` where it starts the scheduler.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CLUSTER_KINDS = ("local", "address")
+CLUSTER_KINDS = ("local", "address", "slurm", "htcondor")
+BATCH_KINDS = ("slurm", "htcondor")
 
 
 @contextlib.contextmanager
@@ -30,6 +34,11 @@ def open_client(settings: ClusterSettings) -> Iterator[Client]:
             yield client
     elif settings.kind == "address":
         with _address_client(settings) as client:
+            yield client
+    elif settings.kind in BATCH_KINDS:
+        from agcflow.jobqueue import batch_client
+
+        with batch_client(settings) as client:
             yield client
     else:
         raise BackendError(f"cluster kind {settings.kind!r} unknown; valid: {', '.join(CLUSTER_KINDS)}")
@@ -43,6 +52,7 @@ def _local_client(settings: ClusterSettings) -> Iterator[Client]:
     # The nanny's default MALLOC_TRIM_THRESHOLD_=65536 halves coffea's throughput; the
     # worker environment is therefore set explicitly from the configuration.
     environ = {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in settings.worker_env}
+    environ["distributed.scheduler.allowed-failures"] = settings.allowed_failures
     with dask.config.set(environ):
         cluster = LocalCluster(
             n_workers=settings.n_workers,
@@ -53,7 +63,8 @@ def _local_client(settings: ClusterSettings) -> Iterator[Client]:
     with cluster, Client(cluster) as client:
         client.wait_for_workers(settings.n_workers, timeout=settings.startup_timeout_s)
         client.run(_import_stage_modules)
-        log.info("local Dask cluster: %d workers x %d threads", settings.n_workers, settings.threads_per_worker)
+        log.info("local Dask cluster: %d workers x %d threads; allowed-failures = %d",
+                 settings.n_workers, settings.threads_per_worker, settings.allowed_failures)
         yield client
 
 

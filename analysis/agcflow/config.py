@@ -147,6 +147,22 @@ class ClusterSettings:
     address: str | None = None
     worker_env: tuple[tuple[str, str], ...] = (("MALLOC_TRIM_THRESHOLD_", "134217728"),)
     startup_timeout_s: float = 60.0
+    # Batch kinds (slurm, htcondor; dask-jobqueue): one worker per job with threads_per_worker cores.
+    queue: str | None = None  # SLURM partition; None: the cluster's default
+    memory: str = "4GB"  # per worker job
+    walltime: str = "01:00:00"  # SLURM
+    disk: str = "4GB"  # HTCondor request_disk
+    job_extra_directives: tuple[str, ...] = ()  # "#SBATCH" options / HTCondor "Key = value"
+    minimum_workers: int | None = None  # adapt(minimum, workers); None: minimum = workers
+    worker_lifetime: str | None = None  # e.g. "55m", a few minutes below walltime; None: unlimited
+    worker_lifetime_stagger: str = "4m"
+    worker_lifetime_restart: bool = False
+    allowed_failures: int = 3  # distributed.scheduler.allowed-failures (every kind)
+    log_directory: str | None = None  # batch job logs; None: the batch system's default
+    interface: str | None = None  # network interface the workers reach the scheduler on, e.g. ib0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "job_extra_directives", tuple(self.job_extra_directives))
 
     @property
     def n_workers(self) -> int:
@@ -172,6 +188,22 @@ class FitSettings:
 
 
 @dataclass(frozen=True)
+class SignalSettings:
+    name: str
+    label: str
+    xsec_pb: float
+
+
+@dataclass(frozen=True)
+class ReinterpretSettings:
+    poi: str = "mu_sig"
+    poi_bounds: tuple[float, float] = (0.0, 100.0)
+    directory: Path = Path("data/signals")
+    events: int = 20_000
+    signals: tuple[SignalSettings, ...] = ()
+
+
+@dataclass(frozen=True)
 class Settings:
     source: Path
     digest: str
@@ -182,6 +214,7 @@ class Settings:
     processing: ProcessingSettings
     fit: FitSettings
     results_dir: Path
+    reinterpret: ReinterpretSettings = field(default_factory=ReinterpretSettings)
 
 
 @cache
@@ -257,6 +290,7 @@ def _build(raw: dict[str, Any], source: Path) -> Settings:
         processing=ProcessingSettings(**raw.get("processing", {})),
         fit=_build_fit(raw.get("fit", {})),
         results_dir=Path(raw["outputs"]["results_dir"]),
+        reinterpret=_build_reinterpret(raw.get("reinterpret", {})),
     )
 
 
@@ -335,6 +369,18 @@ def _build_fit(raw: dict[str, Any]) -> FitSettings:
     if "fit_edges" in values:
         values["fit_edges"] = tuple(float(x) for x in values["fit_edges"])
     return FitSettings(**values)
+
+
+def _build_reinterpret(raw: dict[str, Any]) -> ReinterpretSettings:
+    values = dict(raw)
+    if "poi_bounds" in values:
+        values["poi_bounds"] = tuple(values["poi_bounds"])
+    if "directory" in values:
+        values["directory"] = Path(values["directory"])
+    values["signals"] = tuple(
+        SignalSettings(s["name"], s.get("label", s["name"]), float(s["xsec_pb"])) for s in values.get("signals", [])
+    )
+    return ReinterpretSettings(**values)
 
 
 def _optional_path(value: str | None) -> Path | None:

@@ -529,6 +529,20 @@ def _wjets_flavours(
     return np.where(is_heavy, heavy_flavour[event], _GLUON)
 
 
+def _zprime(mass: float) -> Callable[[np.random.Generator, int, _Tune], _Particles]:
+    """Z' -> ttbar resonances of ``mass`` GeV (width 3 %), produced with the ISR recoil."""
+
+    def hard_process(rng: np.random.Generator, n: int, tune: _Tune) -> _Particles:
+        radiation = _initial_state_radiation(rng, n, "ttbar", tune)
+        recoil = _recoil(radiation, n)
+        resonance = _p4(recoil[0], recoil[1], rng.normal(0.0, 0.8, n), _breit_wigner(rng, mass, 0.03 * mass, n))
+        masses = [_breit_wigner(rng, _TOP_MASS, _TOP_WIDTH, n) for _ in range(2)]
+        top, antitop = _two_body_decay(rng, resonance, *masses)
+        return _Particles.concat(radiation, _top_decay(rng, top, +1), _top_decay(rng, antitop, -1))
+
+    return hard_process
+
+
 _HARD_PROCESSES: dict[str, Callable[[np.random.Generator, int, _Tune], _Particles]] = {
     "ttbar": _ttbar,
     "single_top_s_chan": _single_top_s_chan,
@@ -536,6 +550,19 @@ _HARD_PROCESSES: dict[str, Callable[[np.random.Generator, int, _Tune], _Particle
     "single_top_tW": _single_top_tw,
     "wjets": _wjets,
 }
+
+SIGNAL_PREFIX = "zprime_"  # signal samples: zprime_<mass in GeV>__nominal, e.g. zprime_1000__nominal
+
+
+def signal_mass(process: str) -> float | None:
+    """The resonance mass of a signal process name (``zprime_<GeV>``), else None."""
+    suffix = process.removeprefix(SIGNAL_PREFIX)
+    return float(suffix) if process.startswith(SIGNAL_PREFIX) and suffix.isdigit() and int(suffix) > 400 else None
+
+
+def _hard_process(process: str) -> Callable[[np.random.Generator, int, _Tune], _Particles]:
+    mass = signal_mass(process)
+    return _zprime(mass) if mass is not None else _HARD_PROCESSES[process]
 
 
 # --------------------------------------------------------------------------------------
@@ -782,7 +809,7 @@ def _simulate_events(
     rng: np.random.Generator, process: str, n_events: int, tune: _Tune
 ) -> dict[str, ak.Array]:
     """Generate, shower and reconstruct events: the Electron, Muon and Jet collections."""
-    truth = _decay_taus(rng, _HARD_PROCESSES[process](rng, n_events, tune))
+    truth = _decay_taus(rng, _hard_process(process)(rng, n_events, tune))
     is_lepton = np.isin(truth.pdg, (_ELECTRON, _MUON))
     partons = _final_state_radiation(rng, truth.select(~is_lepton), tune.fsr_probability)
     prompt = _lepton_columns(
@@ -1041,6 +1068,8 @@ def _seed_sequence(
 
 
 def _check_sample(process: str, variation: str) -> None:
+    if signal_mass(process) is not None and variation == "nominal":
+        return
     if variation not in SAMPLES.get(process, ()):
         raise ConfigError(
             f"unknown sample {process}__{variation}; valid samples: {', '.join(_sample_names())}"
@@ -1050,9 +1079,10 @@ def _check_sample(process: str, variation: str) -> None:
 def _check_events(events: dict[str, int]) -> None:
     valid = _sample_names()
     for sample, n_events in events.items():
-        if sample not in valid:
+        if sample not in valid and signal_mass(sample.removesuffix("__nominal")) is None:
             raise ConfigError(
-                f"unknown sample {sample!r} in events; valid samples: {', '.join(valid)}"
+                f"unknown sample {sample!r} in events; valid samples: {', '.join(valid)}, "
+                f"or {SIGNAL_PREFIX}<mass in GeV above 400>__nominal"
             )
         if not isinstance(n_events, (int, np.integer)) or n_events < 1:
             raise ConfigError(f"events[{sample!r}] must be a positive integer, got {n_events!r}")

@@ -46,17 +46,20 @@ def fileset_path(inputs: InputSettings) -> Path:
 def load_samples(path: Path, analysis: AnalysisSettings, files_per_sample: int = -1) -> list[SampleFiles]:
     """The configured samples' files from a fileset JSON, the first N per sample when N > 0."""
     data = read_json(path)
-    samples = []
-    for sample in analysis.samples:
-        for variation in sample.variations:
-            entry = data.get(sample.name, {}).get(variation)
-            if entry is None:
-                raise InputFileError(f"{path}: no entry for sample {sample.name}/{variation}")
-            files = _files(entry, path, f"{sample.name}/{variation}")
-            if files_per_sample > 0:
-                files = files[:files_per_sample]
-            samples.append(SampleFiles(sample.name, variation, files))
-    return samples
+    return [
+        sample_files(data, path, sample.name, variation, files_per_sample)
+        for sample in analysis.samples
+        for variation in sample.variations
+    ]
+
+
+def sample_files(data: dict, path: Path, process: str, variation: str, files_per_sample: int = -1) -> SampleFiles:
+    """One sample's files from a loaded fileset JSON (read from ``path``)."""
+    entry = data.get(process, {}).get(variation)
+    if entry is None:
+        raise InputFileError(f"{path}: no entry for sample {process}/{variation}; it holds {sorted(data)}")
+    files = _files(entry, path, f"{process}/{variation}")
+    return SampleFiles(process, variation, files[:files_per_sample] if files_per_sample > 0 else files)
 
 
 def _files(entry: dict, path: Path, where: str) -> tuple[InputFile, ...]:

@@ -101,9 +101,19 @@ def known_file_metadata(manifest: dict[str, Any], fileset: dict[str, dict]) -> d
 
 def complete(hists: dict[str, hist.Hist], manifest: dict[str, Any], analysis: AnalysisSettings) -> dict[str, hist.Hist]:
     """Add empty histograms for names no event reached, and the pseudodata."""
+    return add_pseudodata(fill_missing(hists, manifest, analysis), analysis)
+
+
+def fill_missing(hists: dict[str, hist.Hist], manifest: dict[str, Any], analysis: AnalysisSettings) -> dict[str, hist.Hist]:
+    """Every histogram the delivered samples should have; empty where no event reached it."""
     axis = analysis.histogram
-    result = {name: hists.get(name) or empty_histogram(axis.bins, axis.low, axis.high)
-              for name in expected_names(manifest, analysis)}
+    return {name: hists.get(name) or empty_histogram(axis.bins, axis.low, axis.high)
+            for name in expected_names(manifest, analysis)}
+
+
+def add_pseudodata(hists: dict[str, hist.Hist], analysis: AnalysisSettings) -> dict[str, hist.Hist]:
+    """The spec's pseudodata per region, added to the histograms."""
+    result = dict(hists)
     for region in analysis.regions:
         average = [result[f"{region.name}_{s}"] for s in analysis.pseudodata_average]
         added = [result[f"{region.name}_{s}"] for s in analysis.pseudodata_add]

@@ -34,7 +34,7 @@ def synthetic_records(shift: float = 0.0) -> dict[str, dict]:
 def test_circle_is_recovered(tmp_path):
     settings = ContourSettings(0, 1, parse_where(["2=60"]), "x", "y")
     outcome = contour_from_results(synthetic_records(shift=100.0), settings, tmp_path / "c.png", tmp_path / "c.json")
-    assert outcome["n_points"] == 17 * 17
+    assert outcome["n_points"] == 18 * 17
     for name, radius in {"observed": RADIUS, "expected": RADIUS, "expected_1sigma_up": 900.0,
                          "expected_1sigma_down": 1100.0, "expected_2sigma_up": 800.0, "expected_2sigma_down": 1200.0}.items():
         xy = np.concatenate([np.asarray(s) for s in outcome["contours"][name]])

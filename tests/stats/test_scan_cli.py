@@ -14,10 +14,12 @@ PALLET = Path(__file__).resolve().parents[3] / "shared" / "data" / "sbottom-ins1
 
 
 @pytest.mark.slow
-def test_scan_cli_with_limit_and_combination(tmp_path):
+def test_scan_cli_with_limit_and_combination(tmp_path, dask_client):
+    """Through --address, on the session's two-worker LocalCluster."""
     out = tmp_path / "scan"
+    address = dask_client.scheduler.address
     result = CliRunner().invoke(
-        scan, [str(PALLET), "--output-dir", str(out), "--workers", "2", "--limit", "3", "--combine", "best-expected", "--no-progress"]
+        scan, [str(PALLET), "--output-dir", str(out), "--address", address, "--limit", "3", "--combine", "best-expected", "--no-progress"]
     )
     assert result.exit_code == 0, result.output
     assert "9 points in 3 regions, 0 failed" in result.output

@@ -1,4 +1,4 @@
-"""Each sample's cached columns as padded per-event jet arrays, for the relaxed analysis.
+"""The cached columns of all samples as one padded per-event jet table, for the relaxed analysis.
 
 The cuts that are not optimised (leptons, jet |eta| and id) are applied here, exactly;
 the jet pt and b-tag thresholds are left to :mod:`agcflow.relaxed.selection`. The 3-jet
@@ -29,24 +29,35 @@ JET_PT_VARIATIONS = ("pt_scale_up", "pt_res_up")
 
 
 class JetTable(NamedTuple):
-    """Jets of one sample and jet-pt variation, padded to ``[events, jets]`` (a JAX pytree)."""
+    """Padded jets of many events, ``[events, jets]`` (a JAX pytree)."""
 
     pt: np.ndarray  # [E, J] GeV, 0 for padding
     btag: np.ndarray  # [E, J]
     real: np.ndarray  # [E, J] 1 for a jet passing the fixed cuts, 0 for padding
     combos: np.ndarray  # [E, C, 3] jet indices, largest trijet pt first
     combo_mass: np.ndarray  # [E, C]
+    weight: np.ndarray  # [E] the sample's event weight
+    group: np.ndarray  # [E] index into ``Events.groups``
 
 
 @dataclass(frozen=True)
-class SampleColumns:
-    """One delivered sample: its metadata and a :class:`JetTable` per jet-pt variation."""
+class Group:
+    """The events of one sample under one jet-pt variation; ``variation`` names its
+    histograms ("nominal", "pt_scale_up", "ME_var", ...). Event-weight variations are
+    filled for the nominal jets of nominal samples (``weight_variations``)."""
 
     process: str
     variation: str
-    weight: float
+    weight_variations: bool
     scale_variation: bool
-    jets: Mapping[str, JetTable]
+
+
+@dataclass(frozen=True)
+class Events:
+    """Every delivered sample and jet-pt variation in one :class:`JetTable`."""
+
+    table: JetTable
+    groups: tuple[Group, ...]
 
 
 def delivered_samples(manifest: Mapping[str, Any], analysis: AnalysisSettings) -> dict[str, tuple[list[str], dict[str, Any]]]:
@@ -58,24 +69,25 @@ def delivered_samples(manifest: Mapping[str, Any], analysis: AnalysisSettings) -
     }
 
 
-def load_samples(manifest: Mapping[str, Any], analysis: AnalysisSettings, seed: int) -> dict[str, SampleColumns]:
-    """Every delivered sample's columns, keyed ``process__variation``."""
-    samples = {}
+def load_events(manifest: Mapping[str, Any], analysis: AnalysisSettings, seed: int) -> Events:
+    """All delivered samples' events, each jet-pt variation of a nominal sample a group."""
+    groups: list[Group] = []
+    parts: list[tuple[Flat, float]] = []
     for key, (paths, meta) in delivered_samples(manifest, analysis).items():
         chunk = _chunk([read_columns(path) for path in paths])
         nominal = meta["variation"] == "nominal"
-        samples[key] = SampleColumns(
-            process=meta["process"],
-            variation=meta["variation"],
-            weight=float(meta["weight"]),
-            scale_variation=nominal and bool(meta["scale_variation"]),
-            jets=_jet_tables(chunk, analysis, seed, with_variations=nominal),
-        )
-        log.info("relaxed columns of %s: %d events", key, len(samples[key].jets["nominal"].pt))
-    return samples
+        for name, jets in _jet_variations(chunk, analysis, seed, with_variations=nominal).items():
+            groups.append(Group(meta["process"], meta["variation"] if name == "nominal" else name,
+                                nominal and name == "nominal", bool(meta["scale_variation"])))
+            parts.append((jets, float(meta["weight"])))
+        log.info("relaxed analysis: %s, %d events", key, len(chunk.run))
+    n_jets = max(3, *(int(jets.counts.max(initial=0)) for jets, _ in parts))
+    tables = [_table(jets, n_jets, weight, index) for index, (jets, weight) in enumerate(parts)]
+    return Events(JetTable(*(np.concatenate(field) for field in zip(*tables))), tuple(groups))
 
 
-def _jet_tables(chunk: Any, analysis: AnalysisSettings, seed: int, with_variations: bool) -> dict[str, JetTable]:
+def _jet_variations(chunk: Any, analysis: AnalysisSettings, seed: int, with_variations: bool) -> dict[str, Flat]:
+    """Jets passing the fixed cuts in events with one lepton, per jet-pt variation."""
     cuts, v = analysis.cuts, analysis.variations
     n_leptons = count(objects.electron_mask(chunk.electrons, cuts), chunk.electrons.counts) + count(
         objects.muon_mask(chunk.muons, cuts), chunk.muons.counts
@@ -89,11 +101,10 @@ def _jet_tables(chunk: Any, analysis: AnalysisSettings, seed: int, with_variatio
         pts["pt_res_up"] = jets.pt * systematics.resolution_factors_flat(*ids, jets.counts, v.pt_resolution, seed)
     fixed = (np.abs(jets.eta) < cuts.jet_abs_eta_max) & objects.jet_id_mask(jets, cuts)
     kept = jets.objects(fixed)
-    return {name: _table(kept.with_field("pt", pt[fixed])) for name, pt in pts.items()}
+    return {name: kept.with_field("pt", pt[fixed]) for name, pt in pts.items()}
 
 
-def _table(jets: Flat) -> JetTable:
-    n_jets = max(int(jets.counts.max(initial=0)), 3)
+def _table(jets: Flat, n_jets: int, weight: float, group: int) -> JetTable:
     slot = np.arange(len(jets.pt)) - np.repeat(jets.starts, jets.counts)
     event = jets.event_index()
 
@@ -116,4 +127,6 @@ def _table(jets: Flat) -> JetTable:
         real=real,
         combos=combos[order],
         combo_mass=np.take_along_axis(combo_mass, order, axis=1),
+        weight=np.full(len(jets.counts), weight),
+        group=np.full(len(jets.counts), group),
     )

@@ -21,6 +21,8 @@ import jax.numpy as jnp
 from agcflow.config import Region
 from agcflow.relaxed.columns import JetTable
 
+_TINY = 1e-12  # keeps m_bjj and its gradient finite in events without a usable combination
+
 
 def soft_cut(values: Any, threshold: Any, width: float) -> Any:
     """Sigmoid weight of ``values > threshold``; a step when ``width`` is 0."""
@@ -81,19 +83,23 @@ def mbjj(selected: Any, tagged: Any, jets: JetTable) -> Any:
     usable = s.prod(axis=2) * (1 - (1 - t).prod(axis=2))  # [E, C]
     none_before = jnp.cumprod(jnp.concatenate([jnp.ones_like(usable[:, :1]), 1 - usable[:, :-1]], axis=1), axis=1)
     chosen = usable * none_before
-    return (chosen * jets.combo_mass).sum(axis=1) / jnp.maximum(chosen.sum(axis=1), 1e-300)
+    return (chosen * jets.combo_mass).sum(axis=1) / (chosen.sum(axis=1) + _TINY)
 
 
-def soft_histogram(values: Any, weights: Any, edges: Any, bandwidth: float) -> tuple[Any, Any]:
-    """Yields and sum of squared weights per bin; each event spread over the bins by a
-    Gaussian kernel of ``bandwidth`` (hard bins ``[low, high)`` when 0)."""
+def soft_histogram(values: Any, weights: Any, groups: Any, n_groups: int, edges: Any, bandwidth: float) -> tuple[Any, Any]:
+    """Per group and weight column ``[G, W, bins]``: yields and sums of squared weights.
+
+    ``weights`` is ``[E, W]``; each event is spread over the bins by a Gaussian kernel of
+    ``bandwidth`` (hard bins ``[low, high)`` when 0).
+    """
     if bandwidth == 0:
         fractions = ((values[:, None] >= edges[None, :-1]) & (values[:, None] < edges[None, 1:])).astype(jnp.float64)
     else:
         cdf = jax.scipy.stats.norm.cdf((edges[None, :] - values[:, None]) / bandwidth)
         fractions = cdf[:, 1:] - cdf[:, :-1]
-    contributions = weights[:, None] * fractions
-    return contributions.sum(axis=0), (contributions**2).sum(axis=0)
+    contributions = weights[:, :, None] * fractions[:, None, :]
+    return (jax.ops.segment_sum(contributions, groups, n_groups),
+            jax.ops.segment_sum(contributions**2, groups, n_groups))
 
 
 def _shift(state: Any, axis: int) -> Any:

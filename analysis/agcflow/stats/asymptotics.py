@@ -23,7 +23,7 @@ N_SIGMAS = (2.0, 1.0, 0.0, -1.0, -2.0)  # the order of pyhf's expected CLs set
 MAX_NEWTON_STEPS = 200
 MAX_DAMPING = 1e8
 STEP_SIZES = (1.0, 0.5, 0.25, 0.1, 0.03, 0.01)
-CONVERGED_DECREMENT = 1e-8  # predicted relative decrease of 2*NLL at which a fit has converged
+CONVERGED_DECREMENT = 1e-8  # predicted decrease of 2*NLL, relative to it, at which a fit has converged
 
 
 def twice_nll(arrays: dict[str, Any], pars: Any, main: Any, aux: Any) -> Any:

@@ -22,7 +22,7 @@ from agcflow.io import atomic_path, write_json
 log = logging.getLogger(__name__)
 
 CLS_LEVEL = 0.05
-GRID_POINTS = 300
+GRID_POINTS = 200
 # Curve name -> how to take CLs from a record. CLs_exp is ordered -2..+2 sigma of the
 # test statistic, i.e. from the most to the least excluding expectation.
 CURVES: dict[str, tuple[str, int | None]] = {

@@ -15,7 +15,7 @@ import tarfile
 import tempfile
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -140,7 +140,16 @@ def _load_archive(path: Path) -> list[Region]:
                 archive.extractall(tmp, filter="data")
         except (tarfile.TarError, OSError) as err:
             raise InputFileError(f"{path}: not a readable .tar.gz archive ({err})") from err
-        return load_pallet(Path(tmp))
+        regions = load_pallet(Path(tmp))
+    # Name archive members, not the temporary folder that is gone after this call.
+    return [
+        Region(r.name, r.background, tuple(_renamed(p, tmp, f"{path}:") for p in r.points)) for r in regions
+    ]
+
+
+def _renamed(point: SignalPoint, old: str, new: str) -> SignalPoint:
+    fix = lambda text: text.replace(old + "/", new)  # noqa: E731
+    return replace(point, source=fix(point.source), error=point.error and fix(point.error))
 
 
 def _read_workspace(path: Path) -> dict[str, Any]:

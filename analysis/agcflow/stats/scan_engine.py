@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -28,12 +28,15 @@ UPPER_LIMIT_SCAN = tuple(np.geomspace(0.01, 10.0, 31).tolist())  # POI values of
 
 
 def evaluate_points(
-    background: dict[str, Any], points: Iterable[SignalPoint], engine: str, upper_limits: bool
+    background: dict[str, Any], points: Iterable[SignalPoint], engine: str, upper_limits: bool,
+    limit_scan: Sequence[float] = UPPER_LIMIT_SCAN,
 ) -> list[tuple[str, dict[str, Any]]]:
-    """(point name, record) for each point; never raises for a bad point."""
+    """(point name, record) for each point; never raises for a bad point. Upper limits are
+    interpolated on the POI values ``limit_scan``."""
     use_backend("jax" if engine == "jax" else "numpy", "auto")
     hypotest = _fast_hypotest if engine == "jax" else pyhf_hypotest
-    return [(p.name, _evaluate(background, p, hypotest, upper_limits)) for p in points]
+    scan = limit_scan if upper_limits else ()
+    return [(p.name, _evaluate(background, p, hypotest, scan)) for p in points]
 
 
 def pyhf_hypotest(background: dict[str, Any], patch: list[dict[str, Any]], mu: float = 1.0) -> dict[str, Any]:
@@ -54,11 +57,11 @@ def _fast_hypotest(background: dict[str, Any], patch: list[dict[str, Any]], mu: 
     return hypotest(model_tensors(_patched(background, patch)), mu)
 
 
-def _evaluate(background: dict[str, Any], point: SignalPoint, hypotest: Any, upper_limits: bool) -> dict[str, Any]:
+def _evaluate(background: dict[str, Any], point: SignalPoint, hypotest: Any, limit_scan: Sequence[float]) -> dict[str, Any]:
     started = time.perf_counter()
     record: dict[str, Any] = {"CLs_obs": None, "CLs_exp": None, "values": list(point.values)}
     try:
-        error = point.error or _fill(record, background, point, hypotest, upper_limits)
+        error = point.error or _fill(record, background, point, hypotest, limit_scan)
     except Exception as err:  # noqa: BLE001 - any failure of one point is recorded, the scan goes on
         error = f"{point.source}: {type(err).__name__}: {err}"
     record.update(status="failed" if error else "ok", error=error, fit_time=time.perf_counter() - started)
@@ -67,7 +70,7 @@ def _evaluate(background: dict[str, Any], point: SignalPoint, hypotest: Any, upp
     return record
 
 
-def _fill(record: dict[str, Any], background: dict[str, Any], point: SignalPoint, hypotest: Any, upper_limits: bool) -> str | None:
+def _fill(record: dict[str, Any], background: dict[str, Any], point: SignalPoint, hypotest: Any, limit_scan: Sequence[float]) -> str | None:
     """Put CLs (and limits) into ``record``; return why the point failed, or None."""
     result = hypotest(background, point.patch)
     record["CLs_obs"], record["CLs_exp"] = result["CLs_obs"], result["CLs_exp"]
@@ -75,15 +78,17 @@ def _fill(record: dict[str, Any], background: dict[str, Any], point: SignalPoint
         return f"{point.source}: CLs not finite (CLs_obs={result['CLs_obs']}, CLs_exp={result['CLs_exp']})"
     if not result["converged"]:
         return f"{point.source}: a fit did not converge"
-    if upper_limits:
-        record["upper_limit_obs"], record["upper_limit_exp"] = _upper_limits(background, point.patch, hypotest)
+    if len(limit_scan):
+        record["upper_limit_obs"], record["upper_limit_exp"] = _upper_limits(background, point.patch, hypotest, limit_scan)
     return None
 
 
-def _upper_limits(background: dict[str, Any], patch: list[dict[str, Any]], hypotest: Any) -> tuple[float, list[float]]:
-    """Observed and expected 95% CL upper limits on the POI: CLs on :data:`UPPER_LIMIT_SCAN`,
-    interpolated linearly at CLs = 0.05 as pyhf's ``linear_grid_scan`` (NaN beyond the scan)."""
-    scan = np.asarray(UPPER_LIMIT_SCAN)
+def _upper_limits(
+    background: dict[str, Any], patch: list[dict[str, Any]], hypotest: Any, limit_scan: Sequence[float]
+) -> tuple[float, list[float]]:
+    """Observed and expected 95% CL upper limits on the POI: CLs on ``limit_scan``, interpolated
+    linearly at CLs = 0.05 as pyhf's ``linear_grid_scan`` (NaN beyond the scan)."""
+    scan = np.asarray(limit_scan)
     results = [hypotest(background, patch, mu) for mu in scan]
     curves = np.array([[r["CLs_obs"], *r["CLs_exp"]] for r in results]).T  # [6, n_scan]
     limits = [

@@ -114,16 +114,26 @@ def build_workspace(
     histograms: Path, analysis: AnalysisSettings, fit: FitSettings, work_dir: Path
 ) -> dict[str, Any]:
     """Build the pyhf workspace from the hand-off ROOT file; templates are kept in ``work_dir``."""
+    return workspace_from_config(cabinetry_config(histograms, analysis, fit, template_folder(work_dir)))
+
+
+def template_folder(work_dir: Path) -> Path:
+    """Where cabinetry keeps the templates of a workspace built in ``work_dir``."""
+    folder = Path(work_dir) / "histograms"
+    folder.mkdir(parents=True, exist_ok=True)  # cabinetry creates one level only
+    return folder
+
+
+def workspace_from_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Templates (rebinned to each region's Binning), then the validated pyhf workspace."""
     import cabinetry
 
-    histogram_folder = Path(work_dir) / "histograms"
-    histogram_folder.mkdir(parents=True, exist_ok=True)  # cabinetry creates one level only
-    config = cabinetry_config(histograms, analysis, fit, histogram_folder)
     cabinetry.templates.build(config, router=rebinning_router(config))
     cabinetry.templates.postprocess(config)
     ws = drop_empty_samples(cabinetry.workspace.build(config, with_validation=False))
-    _validate(ws, f"workspace built from {histograms}")
-    log.info("built workspace: %d channels from %s", len(ws["channels"]), histograms)
+    source = config["General"]["InputPath"].split(":")[0]
+    _validate(ws, f"workspace built from {source}")
+    log.info("built workspace: %d channels from %s", len(ws["channels"]), source)
     return ws
 
 

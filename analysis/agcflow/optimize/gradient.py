@@ -1,0 +1,112 @@
+"""Gradient strategy: the relaxed analysis and its JAX likelihood, minimised with Adam.
+
+The parameters are optimised in grid units, ``(value - low) / step``, so that one learning
+rate suits cuts of different scales; they are kept inside the grid's box.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from agcflow.config import Settings
+from agcflow.optimize.parameters import CutParameter
+from agcflow.relaxed.columns import Events, load_events
+from agcflow.relaxed.likelihood import Layout, expected_uncertainty
+from agcflow.relaxed.templates import Relaxation, all_templates
+
+log = logging.getLogger(__name__)
+
+ADAM_BETAS = (0.9, 0.999)
+ADAM_EPSILON = 1e-8
+
+
+@dataclass(frozen=True)
+class GradientOptions:
+    """Steepness: sigmoid width = grid step / steepness; bandwidth of the soft histograms in
+    GeV; Adam steps and learning rate (grid steps per iteration)."""
+
+    steepness: float = 2.0
+    bandwidth: float = 10.0
+    steps: int = 10
+    learning_rate: float = 0.5
+
+
+def relaxed_objective(
+    settings: Settings, events: Events, parameters: Sequence[CutParameter], relaxation: Relaxation
+) -> Callable[[Mapping[str, float]], tuple[float, dict[str, float]]]:
+    """A compiled function: cut values -> (expected uncertainty, its gradient)."""
+    import jax
+    import jax.numpy as jnp
+
+    layout = Layout.of(settings.analysis, settings.fit)
+    fixed = {name: getattr(settings.analysis.cuts, name) for name in ("jet_pt_min", "btag_min")}
+    edges = np.asarray(settings.fit.fit_edges)
+
+    def objective(cuts: dict[str, Any], table: Any) -> Any:
+        templates = all_templates({**fixed, **cuts}, table, events.groups, settings.analysis, edges, relaxation)
+        return expected_uncertainty(templates, layout)
+
+    compiled = jax.jit(jax.value_and_grad(objective))
+
+    def evaluate(point: Mapping[str, float]) -> tuple[float, dict[str, float]]:
+        value, grad = compiled({p.name: jnp.asarray(float(point[p.name])) for p in parameters}, events.table)
+        return float(value), {name: float(g) for name, g in grad.items()}
+
+    return evaluate
+
+
+def relaxation_of(parameters: Sequence[CutParameter], options: GradientOptions) -> Relaxation:
+    """Sigmoid widths of one grid step over the steepness, for every cut that is relaxed."""
+    widths = {"jet_pt_min": 0.0, "btag_min": 0.0}
+    widths.update({p.name: p.step / options.steepness for p in parameters})
+    return Relaxation(widths, options.bandwidth)
+
+
+def run_gradient(
+    settings: Settings,
+    manifest: Mapping[str, Any],
+    parameters: Sequence[CutParameter],
+    options: GradientOptions,
+) -> list[dict[str, Any]]:
+    """Adam from the configured cuts; the path: per evaluation the cut values, the
+    objective and its gradient. Evaluations: ``options.steps + 1``."""
+    enable_x64()
+    events = load_events(manifest, settings.analysis, settings.processing.seed)
+    evaluate = relaxed_objective(settings, events, parameters, relaxation_of(parameters, options))
+    low = np.array([p.low for p in parameters])
+    step = np.array([p.step for p in parameters])
+    upper = np.array([p.points - 1.0 for p in parameters])
+    units = np.clip((np.array([getattr(settings.analysis.cuts, p.name) for p in parameters]) - low) / step, 0, upper)
+    moments = (np.zeros_like(units), np.zeros_like(units))
+    path = []
+    for iteration in range(options.steps + 1):
+        point = {p.name: float(v) for p, v in zip(parameters, low + units * step)}
+        value, grad = evaluate(point)
+        path.append({**point, "objective": value, "gradient": grad})
+        log.info("gradient step %d: %s -> %.5f", iteration, point, value)
+        if iteration < options.steps:
+            units, moments = _adam(units, np.array([grad[p.name] for p in parameters]) * step, moments, iteration + 1,
+                                   options.learning_rate)
+            units = np.clip(units, 0, upper)
+    return path
+
+
+def _adam(x: np.ndarray, grad: np.ndarray, moments: tuple[np.ndarray, np.ndarray], t: int,
+          rate: float) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    b1, b2 = ADAM_BETAS
+    m, v = b1 * moments[0] + (1 - b1) * grad, b2 * moments[1] + (1 - b2) * grad**2
+    step = rate * (m / (1 - b1**t)) / (np.sqrt(v / (1 - b2**t)) + ADAM_EPSILON)
+    return x - step, (m, v)
+
+
+def enable_x64() -> str:
+    """Double precision in JAX (the likelihood needs it); return the device ("gpu"/"cpu")."""
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    return "gpu" if any(d.platform == "gpu" for d in jax.devices()) else "cpu"

@@ -1,0 +1,51 @@
+"""Grid strategy: the hard-cut objective at every grid point, one Dask task per point."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from agcflow.config import Settings
+from agcflow.errors import AgcflowError
+from agcflow.optimize import hard
+from agcflow.optimize.cached import check_within_preselection
+from agcflow.optimize.parameters import CutParameter, grid_points, with_cuts
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+log = logging.getLogger(__name__)
+
+
+def run_grid(
+    settings: Settings, manifest: Mapping[str, Any], parameters: Sequence[CutParameter], client: Client
+) -> list[dict[str, float]]:
+    """The objective at every grid point: ``[{parameter: value, ..., "objective": value}]``
+    (``None``, with an ``error``, where the model cannot be built).
+    Points the delivered columns cannot serve are refused before any work starts."""
+    points = grid_points(parameters)
+    analyses = [with_cuts(settings.analysis, point) for point in points]
+    for analysis in analyses:
+        check_within_preselection(analysis, settings.delivery.preselection)
+    with tempfile.TemporaryDirectory(prefix="agcflow-grid-", ignore_cleanup_errors=True) as scratch:
+        futures = [
+            client.submit(_objective, manifest, analysis, settings.fit, settings.processing.seed,
+                          Path(scratch) / f"point{i}", pure=False)
+            for i, analysis in enumerate(analyses)
+        ]
+        objectives = client.gather(futures)
+    log.info("grid: %d points evaluated", len(points))
+    return [{**point, **outcome} for point, outcome in zip(points, objectives)]
+
+
+def _objective(manifest: Mapping[str, Any], analysis: Any, fit: Any, seed: int, work_dir: Path) -> dict[str, Any]:
+    """One grid point; a point whose model cannot be built (e.g. an empty varied template)
+    is recorded with a null objective and the reason."""
+    try:
+        return {"objective": hard.expected_uncertainty(manifest, analysis, fit, seed, work_dir)}
+    except AgcflowError as err:
+        log.warning("grid point %s skipped: %s", analysis.cuts, err)
+        return {"objective": None, "error": str(err)}

@@ -1,0 +1,58 @@
+"""The objective of a hard-cut analysis: a cached pass, the cabinetry workspace and pyhf's
+model of it on its Asimov data (POI = 1).
+
+The Asimov best fit is the nominal parameter point, so the expected uncertainty is read
+from pyhf's -ln L there: the POI's diagonal element of the inverse Hessian (automatic
+differentiation of pyhf's jax backend), over the parameters that are not fixed. (A MINUIT
+fit of the tiny test samples can wander off to parameter bounds; HESSE then differs.)"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from agcflow.config import AnalysisSettings, FitSettings
+from agcflow.errors import AgcflowError
+from agcflow.histograms import save_root
+from agcflow.optimize.cached import sample_histograms
+from agcflow.processing import complete
+from agcflow.relaxed.columns import delivered_samples
+from agcflow.stats.backend import use_backend
+from agcflow.stats.workspace import asimov_closure_workspace, build_workspace
+
+log = logging.getLogger(__name__)
+
+
+def expected_uncertainty(
+    manifest: Mapping[str, Any], analysis: AnalysisSettings, fit: FitSettings, seed: int, work_dir: Path
+) -> float:
+    """Expected uncertainty on the POI of the hard-cut analysis (POI = 1 Asimov data);
+    histograms and templates are written under ``work_dir``."""
+    import cabinetry
+
+    hists: dict[str, Any] = {}
+    for paths, meta in delivered_samples(manifest, analysis).values():
+        hists.update(sample_histograms(paths, meta, analysis, seed))
+    root = save_root(complete(hists, dict(manifest), analysis), Path(work_dir) / "histograms.root")
+    ws = asimov_closure_workspace(build_workspace(root, analysis, fit, Path(work_dir)), 1.0)
+    use_backend("jax", "cpu")
+    model, data = cabinetry.model_utils.model_and_data(ws)
+    value = _hessian_uncertainty(model, data, fit.poi)
+    log.info("hard cuts %s: expected uncertainty %.5f", analysis.cuts, value)
+    return value
+
+
+def _hessian_uncertainty(model: Any, data: Any, poi: str) -> float:
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    free = ~np.asarray(model.config.suggested_fixed())
+    pars = jnp.asarray(model.config.suggested_init())
+    hessian = np.asarray(jax.hessian(lambda p: -model.logpdf(p, jnp.asarray(data))[0])(pars))[np.ix_(free, free)]
+    index = int(np.flatnonzero(free).tolist().index(model.config.poi_index))
+    if model.config.poi_name != poi:
+        raise AgcflowError(f"workspace POI {model.config.poi_name!r}, fit settings expect {poi!r}")
+    return float(np.sqrt(np.linalg.inv(hessian)[index, index]))

@@ -1,0 +1,121 @@
+"""``agcflow optimize``: run a strategy, write ``<strategy>.json`` and its figures."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agcflow.cluster import open_client
+from agcflow.config import Settings
+from agcflow.io import atomic_path, read_json, write_json
+from agcflow.optimize.gradient import GradientOptions, enable_x64, run_gradient
+from agcflow.optimize.grid import run_grid
+from agcflow.optimize.parameters import CutParameter
+
+log = logging.getLogger(__name__)
+
+STRATEGIES = ("grid", "gradient")
+
+
+def optimize(
+    strategy: str,
+    settings: Settings,
+    manifest_path: Path,
+    output_dir: Path,
+    parameters: Sequence[CutParameter],
+    options: GradientOptions,
+) -> dict[str, Any]:
+    """Run ``strategy``; write its JSON and figures to ``output_dir``; return the record."""
+    manifest = read_json(manifest_path)
+    start = time.perf_counter()
+    if strategy == "grid":
+        with open_client(settings.cluster) as client:
+            path = run_grid(settings, manifest, parameters, client)
+        device = "cpu"
+    else:
+        device = enable_x64()
+        path = run_gradient(settings, manifest, parameters, options)
+    best = min((entry for entry in path if entry["objective"] is not None), key=lambda entry: entry["objective"])
+    record = {
+        "strategy": strategy,
+        "optimum": {p.name: best[p.name] for p in parameters},
+        "objective": best["objective"],
+        "evaluations": len(path),
+        "wall_s": time.perf_counter() - start,
+        "device": device,
+        "path": path,
+    }
+    if strategy == "grid":
+        record["grid_step"] = {p.name: p.step for p in parameters}
+    else:
+        record["relaxation"] = {"steepness": options.steepness, "bandwidth_gev": options.bandwidth,
+                                "learning_rate": options.learning_rate, "steps": options.steps}
+    write_json(output_dir / f"{strategy}.json", record)
+    figures(output_dir, parameters)
+    log.info("%s optimum %s: %.5f (%d evaluations)", strategy, record["optimum"], best["objective"], len(path))
+    return record
+
+
+def figures(output_dir: Path, parameters: Sequence[CutParameter]) -> list[Path]:
+    """The landscape (grid, with the gradient path when both exist) and objective vs
+    iteration of the results found in ``output_dir``."""
+    results = {s: read_json(output_dir / f"{s}.json") for s in STRATEGIES if (output_dir / f"{s}.json").exists()}
+    written = [_iterations(results, output_dir / "objective_vs_iteration.png")]
+    if "grid" in results and len(parameters) == 2:
+        written.append(_landscape(results, parameters, output_dir / "landscape.png"))
+    return written
+
+
+def _landscape(results: Mapping[str, Any], parameters: Sequence[CutParameter], output: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    x, y = parameters
+    grid = results["grid"]["path"]
+    values = np.array([np.nan if p["objective"] is None else p["objective"] for p in grid]).reshape(x.points, y.points)
+    figure, axes = plt.subplots(figsize=(6.4, 4.8))
+    mesh = axes.pcolormesh(x.values(), y.values(), values.T, shading="nearest", cmap="viridis")
+    figure.colorbar(mesh, label="expected uncertainty on ttbar_norm")
+    optimum = results["grid"]["optimum"]
+    axes.plot(optimum[x.name], optimum[y.name], "w*", markersize=14, label="grid optimum")
+    if "gradient" in results:
+        steps = results["gradient"]["path"]
+        axes.plot([p[x.name] for p in steps], [p[y.name] for p in steps], "r.-", label="gradient path")
+        axes.plot(results["gradient"]["optimum"][x.name], results["gradient"]["optimum"][y.name], "rx", markersize=12,
+                  label="gradient optimum")
+    axes.set_xlabel(x.name)
+    axes.set_ylabel(y.name)
+    axes.legend(loc="best", fontsize="small")
+    return _save(figure, output)
+
+
+def _iterations(results: Mapping[str, Any], output: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(6.4, 4.0))
+    for strategy, record in results.items():
+        objectives = [np.nan if p["objective"] is None else p["objective"] for p in record["path"]]
+        axes.plot(objectives, ".-" if strategy == "gradient" else ".", label=strategy)
+    axes.set_xlabel("evaluation")
+    axes.set_ylabel("expected uncertainty on ttbar_norm")
+    axes.legend()
+    return _save(figure, output)
+
+
+def _save(figure: Any, output: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    with atomic_path(output) as tmp:
+        figure.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
+    plt.close(figure)
+    return output
