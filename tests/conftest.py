@@ -45,6 +45,23 @@ def tiny_overrides(base: Path) -> dict[str, object]:
     }
 
 
+def write_tiny_config(base: Path) -> Path:
+    """The analysis config with ``tiny_overrides`` applied, written to ``base/tiny.yaml``
+    (for runs that read a config file: Snakemake, the CLI)."""
+    import yaml
+
+    raw = yaml.safe_load(CONFIG.read_text())
+    for dotted, value in tiny_overrides(base).items():
+        node = raw
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    path = base / "tiny.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
 @pytest.fixture(scope="session")
 def tiny_settings(tmp_path_factory) -> config.Settings:
     base = tmp_path_factory.mktemp("tiny")

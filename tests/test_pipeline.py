@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from agcflow import config, pipeline
-from agcflow.cluster import open_client
 from agcflow.histograms import load_root
 
-from conftest import CONFIG, ROOT, tiny_overrides
+from conftest import ROOT, tiny_overrides
 
 pytestmark = pytest.mark.integration
 

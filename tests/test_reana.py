@@ -7,7 +7,6 @@ environment, made once under .cache/ (PyPI must be reachable the first time).
 from __future__ import annotations
 
 import subprocess
-import sys
 import venv
 from pathlib import Path
 

@@ -10,9 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
-from conftest import CONFIG, ROOT, tiny_overrides
+from conftest import ROOT, write_tiny_config
 
 pytestmark = pytest.mark.integration
 
@@ -25,26 +24,13 @@ def snakemake(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
                           timeout=timeout)
 
 
-def tiny_config(base: Path) -> Path:
-    raw = yaml.safe_load(CONFIG.read_text())
-    for dotted, value in tiny_overrides(base).items():
-        node = raw
-        *parents, leaf = dotted.split(".")
-        for key in parents:
-            node = node.setdefault(key, {})
-        node[leaf] = value
-    path = base / "tiny.yaml"
-    path.write_text(yaml.safe_dump(raw))
-    return path
-
-
 def test_lint_is_clean():
     result = snakemake("--lint")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_snakemake_runs_the_whole_chain_and_resumes(tmp_path):
-    config = tiny_config(tmp_path)
+    config = write_tiny_config(tmp_path)
     results = tmp_path / "results"
     run = snakemake("--profile", "profiles/local", "--cores", "2", "--config", f"agcflow_config={config}")
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]

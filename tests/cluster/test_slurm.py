@@ -17,33 +17,19 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 from agcflow import histograms, pipeline
 from agcflow.cluster import open_client, worker_count
 from agcflow.config import ClusterSettings
 from agcflow.errors import ServiceError
 from agcflow.jobqueue import JOB_NAME
-from conftest import CONFIG, ROOT, tiny_overrides
+from conftest import ROOT, write_tiny_config
 
 pytestmark = [pytest.mark.slurm, pytest.mark.integration]
 
 BIN = Path(sys.executable).parent
 SNAKEMAKE_TIMEOUT_S = 540
 RULES = ("generate", "deliver", "process", "workspace", "fit")
-
-
-def _tiny_config(base: Path) -> Path:
-    raw = yaml.safe_load(CONFIG.read_text())
-    for dotted, value in tiny_overrides(base).items():
-        node = raw
-        *parents, leaf = dotted.split(".")
-        for key in parents:
-            node = node.setdefault(key, {})
-        node[leaf] = value
-    path = base / "tiny.yaml"
-    path.write_text(yaml.safe_dump(raw))
-    return path
 
 
 def _queue(cluster) -> str:
@@ -53,7 +39,7 @@ def _queue(cluster) -> str:
 
 @pytest.mark.timeout(SNAKEMAKE_TIMEOUT_S + 120)
 def test_snakemake_slurm_profile_runs_the_chain(slurm_cluster, tmp_path):
-    config = _tiny_config(tmp_path)
+    config = write_tiny_config(tmp_path)
     results, slurm_logs = tmp_path / "results", tmp_path / "slurm-logs"
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
            "AGCFLOW_SLURM_PARTITION": slurm_cluster.partition}  # not the default partition: must reach sbatch

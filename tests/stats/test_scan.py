@@ -11,7 +11,7 @@ import pytest
 
 from agcflow.stats import asymptotics
 from agcflow.stats.hf_tensors import model_tensors, parameter_names
-from agcflow.stats.pallet import Region, SignalPoint, load_pallet, load_region
+from agcflow.stats.pallet import Region, load_pallet, load_region
 from agcflow.stats.scan import combine_best_expected, scan_on_client
 from agcflow.stats.scan_engine import _patched, evaluate_points
 
