@@ -55,17 +55,6 @@ def load_root(path: str | os.PathLike[str]) -> dict[str, hist.Hist]:
         raise InputFileError(f"{source}: not a readable ROOT histogram file ({err})") from err
 
 
-def to_reference(histograms: Mapping[str, hist.Hist]) -> dict[str, dict[str, list[float]]]:
-    """The AGC reference JSON layout: edges and contents including under/overflow."""
-    return {
-        name: {
-            "edges": h.axes[0].edges.tolist(),
-            "contents": h.values(flow=True).tolist(),
-        }
-        for name, h in sorted(histograms.items())
-    }
-
-
 def from_reference(path: str | os.PathLike[str]) -> dict[str, hist.Hist]:
     """Histograms from an AGC reference JSON (variances unknown there: set to the values)."""
     data = read_json(path)
