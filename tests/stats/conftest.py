@@ -4,6 +4,7 @@ file, the workspace cabinetry builds from them, and one numpy fit of it shared b
 from __future__ import annotations
 
 import dataclasses
+import tarfile
 from pathlib import Path
 
 import pyhf
@@ -16,6 +17,7 @@ from agcflow.stats.workspace import build_workspace, cabinetry_config
 
 SHARED = Path(__file__).resolve().parents[3] / "shared"
 REFERENCE_N5 = SHARED / "data" / "agc-reference" / "histos_5_file_per_process.json"
+PALLET = SHARED / "data" / "sbottom-ins1748602" / "pallet.tar.gz"
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -30,6 +32,15 @@ def assert_png(path: Path, min_bytes: int = 10_000) -> None:
     content = path.read_bytes()
     assert content.startswith(PNG_SIGNATURE), f"{path} is not a PNG"
     assert len(content) > min_bytes, f"{path} has only {len(content)} bytes"
+
+
+@pytest.fixture(scope="session")
+def extracted_pallet(tmp_path_factory) -> Path:
+    """The sbottom pallet unpacked: a folder holding RegionA, RegionB and RegionC."""
+    target = tmp_path_factory.mktemp("pallet")
+    with tarfile.open(PALLET) as archive:
+        archive.extractall(target, filter="data")
+    return target
 
 
 @pytest.fixture(scope="session")

@@ -5,24 +5,15 @@ from __future__ import annotations
 import json
 import shutil
 import socket
-import tarfile
 import time
-from pathlib import Path
 
 import pytest
 
 from agcflow.errors import InputFileError, ServiceError
 from agcflow.stats.pallet import fetch_pallet, load_pallet, point_values
 
-PALLET = Path(__file__).resolve().parents[3] / "shared" / "data" / "sbottom-ins1748602" / "pallet.tar.gz"
+from .conftest import PALLET
 
-
-@pytest.fixture(scope="module")
-def extracted(tmp_path_factory) -> Path:
-    target = tmp_path_factory.mktemp("pallet")
-    with tarfile.open(PALLET) as archive:
-        archive.extractall(target, filter="data")
-    return target
 
 
 def test_archive_holds_three_regions():
@@ -34,16 +25,16 @@ def test_archive_holds_three_regions():
     assert point.values == (1000.0, 131.0, 1.0) and point.error is None and isinstance(point.patch, list)
 
 
-def test_region_folder_and_folder_of_regions(extracted, tmp_path):
-    single = load_pallet(extracted / "RegionB")
+def test_region_folder_and_folder_of_regions(extracted_pallet, tmp_path):
+    single = load_pallet(extracted_pallet / "RegionB")
     assert [r.name for r in single] == ["RegionB"] and len(single[0].points) > 200
     both = tmp_path / "two"
     both.mkdir()
     for name in ("RegionA", "RegionC"):
-        shutil.copytree(extracted / name, both / name)
+        shutil.copytree(extracted_pallet / name, both / name)
     assert [r.name for r in load_pallet(both)] == ["RegionA", "RegionC"]
     first = [(p.name, p.patch) for p in load_pallet(both)[0].limited(5).points]
-    assert first == [(p.name, p.patch) for p in load_pallet(extracted / "RegionA")[0].points[:5]]
+    assert first == [(p.name, p.patch) for p in load_pallet(extracted_pallet / "RegionA")[0].points[:5]]
 
 
 def test_missing_and_wrong_inputs(tmp_path):

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import tarfile
-from pathlib import Path
 
 import pytest
 
@@ -15,7 +13,7 @@ from agcflow.stats.pallet import Region, load_pallet, load_region
 from agcflow.stats.scan import combine_best_expected, scan_on_client
 from agcflow.stats.scan_engine import _patched, evaluate_points
 
-PALLET = Path(__file__).resolve().parents[3] / "shared" / "data" / "sbottom-ins1748602" / "pallet.tar.gz"
+
 # Points over the three regions, several near CLs = 0.05 (the published exclusion edge),
 # strongly excluded ones (slowly converging mu = 1 fits) and allowed ones.
 COMPARED = {
@@ -27,16 +25,8 @@ BAD_POINT = "sbottom_1500_1495_60"
 
 
 @pytest.fixture(scope="module")
-def pallet_dir(tmp_path_factory) -> Path:
-    target = tmp_path_factory.mktemp("pallet")
-    with tarfile.open(PALLET) as archive:
-        archive.extractall(target, filter="data")
-    return target
-
-
-@pytest.fixture(scope="module")
-def regions(pallet_dir) -> dict[str, Region]:
-    return {r.name: r for r in load_pallet(pallet_dir)}
+def regions(extracted_pallet) -> dict[str, Region]:
+    return {r.name: r for r in load_pallet(extracted_pallet)}
 
 
 def subset(region: Region, names: list[str]) -> Region:

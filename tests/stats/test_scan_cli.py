@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from agcflow.cli_scan import contour, scan
 
-PALLET = Path(__file__).resolve().parents[3] / "shared" / "data" / "sbottom-ins1748602" / "pallet.tar.gz"
+from .conftest import PALLET
+
 
 
 @pytest.mark.slow
