@@ -53,9 +53,21 @@ def run(
 ) -> tuple[dict[str, hist.Hist], dict[str, Any]]:
     """Fill every histogram of the analysis from the delivered skims; return them (pseudodata
     included) and metrics."""
+    hists, metrics = run_samples(manifest, analysis, processing, client, progress)
+    return add_pseudodata(hists, analysis), metrics
+
+
+def run_samples(
+    manifest: dict[str, Any],
+    analysis: AnalysisSettings,
+    processing: ProcessingSettings,
+    client: Client,
+    progress: bool = True,
+) -> tuple[dict[str, hist.Hist], dict[str, Any]]:
+    """Every histogram of the delivered samples (empty where no event reached it), no pseudodata."""
     fileset = coffea_fileset(manifest, analysis)
     output, metrics = run_fileset(fileset, analysis, processing, client, progress, known_file_metadata(manifest, fileset))
-    return complete(output, manifest, analysis), metrics
+    return fill_missing(output, manifest, analysis), metrics
 
 
 def run_fileset(

@@ -54,11 +54,9 @@ def signal_histograms(settings: Settings, signal: SignalSettings, fileset: Path,
     sample = inputs.sample_files(read_json(fileset), fileset, signal.name, "nominal")
     manifest = deliver([sample], settings.delivery, settings.analysis.cuts, settings.analysis.tree, client,
                        skip_bad_files=settings.processing.skip_bad_files, progress=progress)
-    analysis = with_signal(settings.analysis, signal)
-    files = processing.coffea_fileset(manifest, analysis)
-    hists, _ = processing.run_fileset(files, analysis, settings.processing, client, progress,
-                                      processing.known_file_metadata(manifest, files))
-    return processing.fill_missing(hists, manifest, analysis)
+    hists, _ = processing.run_samples(manifest, with_signal(settings.analysis, signal), settings.processing, client,
+                                      progress)
+    return hists
 
 
 def signal_patch(
