@@ -133,10 +133,22 @@ class Preselection:
 
 
 @dataclass(frozen=True)
+class ServiceXSettings:
+    """Where the servicex backend sends its request. The endpoint URL and token stay in the
+    user's servicex.yaml outside the repository; only the endpoint's name is configured here."""
+
+    endpoint: str | None = None  # a name in servicex.yaml; None: its default-endpoint, else the first
+    config: Path | None = None  # servicex.yaml; None: .servicex/servicex.yaml in . or a parent, then ~
+    connect_timeout_s: float = 5.0  # the reachability probe before any request
+    ignore_cache: bool = False  # re-run transforms the ServiceX client has cached
+
+
+@dataclass(frozen=True)
 class DeliverySettings:
     backend: str = "local"
     cache_dir: Path = Path("cache/delivery")
     preselection: Preselection = field(default_factory=Preselection)
+    servicex: ServiceXSettings = field(default_factory=ServiceXSettings)
 
 
 @dataclass(frozen=True)
@@ -352,7 +364,14 @@ def _build_delivery(raw: dict[str, Any]) -> DeliverySettings:
         backend=raw["backend"],
         cache_dir=Path(raw.get("cache_dir", "cache/delivery")),
         preselection=Preselection(**raw.get("preselection", {})),
+        servicex=_build_servicex(raw.get("servicex", {})),
     )
+
+
+def _build_servicex(raw: dict[str, Any]) -> ServiceXSettings:
+    values = dict(raw)
+    values["config"] = _optional_path(values.get("config"))
+    return ServiceXSettings(**values)
 
 
 def _build_cluster(raw: dict[str, Any]) -> ClusterSettings:

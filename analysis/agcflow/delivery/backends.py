@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DELIVERY_BACKENDS = ("local",)
+DELIVERY_BACKENDS = ("local", "servicex")
 
 
 def deliver(
@@ -31,15 +31,34 @@ def deliver(
     skip_bad_files: bool = False,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Deliver every sample's files; return the manifest (skims, event counts, skipped files)."""
-    if delivery.backend != "local":
-        raise BackendError(f"delivery backend {delivery.backend!r} unknown; valid: {', '.join(DELIVERY_BACKENDS)}")
+    """Deliver every sample's files with the configured backend; return the manifest (skims, event
+    counts, skipped files)."""
+    if delivery.backend not in DELIVERY_BACKENDS:
+        raise BackendError(
+            f"delivery.backend = {delivery.backend!r}: unknown; valid: {', '.join(DELIVERY_BACKENDS)}")
     query = DeliveryQuery(delivery.preselection, cuts)
     start = time.perf_counter()
+    if delivery.backend == "servicex":
+        return _deliver_servicex(samples, delivery, query, tree, client, skip_bad_files, progress, start)
     cache_dir = str(delivery.cache_dir)
-    records, skipped = _run_local(samples, query, cache_dir, tree, client, skip_bad_files, progress)
+    found, skipped = _run_local(samples, query, cache_dir, tree, client, skip_bad_files, progress)
+    records = {s.key: _in_file_order(s, found[s.key]) for s in samples}
     skims = _merge(samples, records, cache_dir, client)
-    return _manifest(samples, records, skims, skipped, query, time.perf_counter() - start)
+    totals = {key: sum(r.nevts_in for r in rs) for key, rs in records.items()}
+    return _manifest("local", samples, records, totals, skims, skipped, query, time.perf_counter() - start)
+
+
+def _deliver_servicex(samples, delivery, query, tree, client, skip_bad_files, progress, start) -> dict[str, Any]:
+    from agcflow.delivery.servicex import deliver_servicex
+
+    if skip_bad_files:
+        log.warning("processing.skip_bad_files does not apply to delivery.backend = 'servicex': "
+                    "a partial transform could not be normalised, so any failed file fails the delivery")
+    result = deliver_servicex(samples, query, tree, delivery, client, progress)
+    manifest = _manifest("servicex", samples, result.records, result.nevts_total, result.skims, [], query,
+                         time.perf_counter() - start)
+    manifest["servicex"] = {"endpoint": result.endpoint.name, "url": result.endpoint.url}
+    return manifest
 
 
 def _run_local(samples, query, cache_dir, tree, client, skip_bad_files, progress):
@@ -74,12 +93,9 @@ def _run_local(samples, query, cache_dir, tree, client, skip_bad_files, progress
 
 
 def _merge(samples, records, cache_dir, client) -> dict[str, SampleSkim]:
-    """One ROOT skim per sample, merged on the cluster from its files' columns (file order)."""
+    """One ROOT skim per sample, merged on the cluster from its files' columns (in order)."""
     keys = [s.key for s in samples]
-    futures = [
-        client.submit(merge_sample, [r.columns for r in _in_file_order(s, records[s.key])], cache_dir, pure=False)
-        for s in samples
-    ]
+    futures = [client.submit(merge_sample, [r.columns for r in records[s.key]], cache_dir, pure=False) for s in samples]
     return dict(zip(keys, client.gather(futures)))
 
 
@@ -88,24 +104,24 @@ def _in_file_order(sample: SampleFiles, records: list[FileRecord]) -> list[FileR
     return sorted(records, key=lambda r: order[r.source])
 
 
-def _manifest(samples, records, skims, skipped, query, wall_s) -> dict[str, Any]:
+def _manifest(backend, samples, records, totals, skims, skipped, query, wall_s) -> dict[str, Any]:
+    """The manifest processing reads: per sample its input events, file records and one skim."""
     entries = {}
     for sample in samples:
-        files = _in_file_order(sample, records[sample.key])
         entries[sample.key] = {
             "process": sample.process,
             "variation": sample.variation,
-            "nevts_total": sum(r.nevts_in for r in files),
-            "files": [asdict(r) for r in files],
+            "nevts_total": totals[sample.key],
+            "files": [asdict(r) for r in records[sample.key]],
             "skim": asdict(skims[sample.key]),
         }
     all_records = [r for rs in records.values() for r in rs]
     return {
-        "backend": "local",
+        "backend": backend,
         "query": query.func_adl_text(),
         "samples": entries,
         "skipped": skipped,
-        "events_in": sum(r.nevts_in for r in all_records),
+        "events_in": sum(totals.values()),
         "events_out": sum(r.nevts_out for r in all_records),
         "bytes_read": sum(r.bytes_read for r in all_records if not r.cached),
         "files_cached": sum(r.cached for r in all_records),
