@@ -1,12 +1,17 @@
 """Atomic file output and JSON save/load.
 
 Every final file is written under a temporary name in the same directory and renamed into
-place, so an interrupted run never leaves a half-written result behind.
+place, so an interrupted run never leaves a half-written result behind: a failed write (disk
+full, read-only file system) removes its temporary file and leaves an older result intact. A
+process killed mid-write (SIGKILL) can leave its hidden temporary file (``.NAME.*.tmp*``), which
+nothing reads. ``check_writable`` lets a stage fail before any compute when an output directory
+cannot take files.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
@@ -14,23 +19,56 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from agcflow.errors import AgcflowError
+
+# Write errors that say the output location, not the data, is at fault.
+OUTPUT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG,
+                 errno.ENOTDIR, errno.EEXIST}
+PROBE_BYTES = 4096
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; rename it onto ``path`` on success."""
+    """Yield a temporary path next to ``path``; rename it onto ``path`` on success. A write
+    that fails for want of space or permission raises ``AgcflowError`` naming ``path``."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=".tmp" + target.suffix, dir=target.parent
-    )
-    os.close(fd)
+    with _output_errors(target.parent, target.name):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp" + target.suffix, dir=target.parent)
+        os.close(fd)
     tmp = Path(tmp_name)
     try:
-        yield tmp
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; results are meant to be shared
-        os.replace(tmp, target)
+        with _output_errors(target.parent, target.name):
+            yield tmp
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; results are meant to be shared
+            os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def check_writable(*directories: str | os.PathLike[str]) -> None:
+    """Fail fast, before any compute, when an output directory cannot be created or cannot
+    take a small file (read-only, full, or a path through a regular file)."""
+    for directory in dict.fromkeys(map(Path, directories)):
+        with _output_errors(directory, "a test file"):
+            directory.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(prefix=".agcflow-probe.", dir=directory) as probe:
+                probe.write(b"\0" * PROBE_BYTES)
+                probe.flush()
+                os.fsync(probe.fileno())
+
+
+@contextlib.contextmanager
+def _output_errors(directory: Path, what: str) -> Iterator[None]:
+    try:
+        yield
+    except OSError as err:
+        if err.errno not in OUTPUT_ERRNOS:
+            raise
+        raise AgcflowError(
+            f"{directory}: cannot write {what} in this output directory ({err.strerror}); "
+            "it must be a writable directory with free space"
+        ) from err
 
 
 def write_json(path: str | os.PathLike[str], data: Any) -> Path:
