@@ -1,13 +1,21 @@
 """Local execution of the delivery query: one Dask task per input file, one skim per sample.
 
 Each file's selected events are cached as flat numpy columns under a key of the query text,
-the input file (path, size, mtime) and the package version; a sidecar JSON, written last,
-marks an entry complete. A sample's columns are then merged into one NanoAOD-like ROOT skim
-(keyed by its files' keys) for coffea: few, larger chunks instead of many tiny ones.
+the tree, the input file (path, size, mtime) and the code (package version and a digest of the
+delivery modules): any change misses the cache. A sidecar JSON, written last, marks an entry
+complete; a run killed earlier leaves no entry that is used. A sample's columns are then merged
+into one NanoAOD-like ROOT skim (keyed by its files' keys) for coffea: few, larger chunks
+instead of many tiny ones.
+
+Reading a file is retried within a ``RetryBudget`` on transient errors only: a local file not
+there yet (a shared file system catching up), a dropped connection or a timeout. A corrupt or
+truncated file, a wrong tree, missing branches or an entry count other than the fileset's fail
+at once.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
@@ -19,14 +27,26 @@ import awkward as ak
 import numpy as np
 
 from agcflow import __version__
+from agcflow.delivery import query as query_module
+from agcflow.delivery import remote as remote_inputs
 from agcflow.delivery.query import EVENT_ID_COLUMNS, OBJECT_COLUMNS, DeliveryQuery, branch_names, preselection_mask
 from agcflow.errors import InputFileError
 from agcflow.io import atomic_path, read_json, write_json
+from agcflow.retry import TRANSIENT_ERRORS, RetryBudget, with_retries
 
 log = logging.getLogger(__name__)
 
 STEP_SIZE = 500_000
 REMOTE_TIMEOUT_S = 30
+# Local I/O errors a second try can cure (NFS/EOS hiccups); EIO on a bad disk would also be retried.
+TRANSIENT_ERRNOS = {errno.EAGAIN, errno.EINTR, errno.ESTALE, errno.ETIMEDOUT, errno.EIO, errno.ENOTCONN}
+
+
+class TransientReadError(InputFileError):
+    """A read that a second try may cure: a local file not there yet, a dropped connection."""
+
+
+READ_RETRIES = RetryBudget(attempts=3, backoff_s=0.5, transient=(*TRANSIENT_ERRORS, TransientReadError))
 
 
 @dataclass(frozen=True)
@@ -52,18 +72,37 @@ class SampleSkim:
     cached: bool = False
 
 
+def _code_identity() -> str:
+    """The package version and a digest of the code that decides what a cache entry holds."""
+    sources = (query_module.__file__, __file__)
+    return f"{__version__}+{_digest(*(Path(path).read_text() for path in sources))[:12]}"
+
+
 def cache_key(source: str, tree: str, query: DeliveryQuery) -> str:
-    """Key of one file's delivery: query text, tree, file identity and package version."""
+    """Key of one file's delivery: query text, tree, file identity and code identity."""
     identity = source
     if os.path.exists(source):
         stat = os.stat(source)
         identity = f"{os.path.abspath(source)}|{stat.st_size}|{stat.st_mtime_ns}"
-    return _digest(query.func_adl_text(), tree, identity, __version__)
+    return _digest(query.func_adl_text(), tree, identity, CODE_IDENTITY)
 
 
-def deliver_file(source: str, tree: str, query: DeliveryQuery, cache_dir: str, expected: int | None) -> FileRecord:
-    """Select one file's events (or reuse the cached selection); raise InputFileError naming a
-    bad file."""
+def deliver_file(
+    source: str, tree: str, query: DeliveryQuery, cache_dir: str, expected: int | None,
+    budget: RetryBudget = READ_RETRIES,
+) -> FileRecord:
+    """Select one file's events (or reuse the cached selection), retrying transient read errors
+    within ``budget``; raise InputFileError naming a bad file."""
+    try:
+        return with_retries(lambda: _deliver_once(source, tree, query, cache_dir, expected), source, budget)
+    except budget.transient as err:
+        reason = str(err) if isinstance(err, InputFileError) else f"{source}: {type(err).__name__}: {err}"
+        raise InputFileError(f"{reason} (gave up after {budget.attempts} attempts)") from err
+
+
+def _deliver_once(source: str, tree: str, query: DeliveryQuery, cache_dir: str, expected: int | None) -> FileRecord:
+    if "://" not in source and not os.path.exists(source):
+        raise TransientReadError(f"{source}: input file not found")
     columns = _cached(cache_dir, cache_key(source, tree, query), ".columns.npz")
     sidecar = columns.with_suffix("").with_suffix(".json")
     if sidecar.exists() and columns.exists():
@@ -77,12 +116,13 @@ def deliver_file(source: str, tree: str, query: DeliveryQuery, cache_dir: str, e
 
 
 def merge_sample(columns: list[str], cache_dir: str) -> SampleSkim:
-    """Write (or reuse) the ROOT skim of one sample from its files' cached columns."""
+    """Write (or reuse) the ROOT skim of one sample from its files' cached columns; a sample
+    with no delivered file (all skipped) gets an empty skim, for the manifest to show."""
     skim = _cached(cache_dir, _digest(*columns), ".root")
     sidecar = skim.with_suffix(".json")
     if sidecar.exists() and skim.exists():
         return SampleSkim(**{**read_json(sidecar), "cached": True})
-    parts = [read_columns(path) for path in columns]
+    parts = [read_columns(path) for path in columns] or [_empty_columns()]
     merged = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
     record = SampleSkim(str(skim), _write_skim(skim, merged), len(merged["run"]))
     write_json(sidecar, asdict(record))
@@ -97,33 +137,44 @@ def _digest(*parts: str) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
 
 
+CODE_IDENTITY = _code_identity()
+
+
 def _read_selected(source: str, tree: str, query: DeliveryQuery, expected: int | None) -> tuple[dict, int, int]:
     import uproot
 
-    remote = "://" in source
-    if not remote and not os.path.exists(source):
-        raise InputFileError(f"{source}: input file not found")
+    remote = remote_inputs.is_remote(source)
     try:
         with uproot.open(source, timeout=REMOTE_TIMEOUT_S) as handle:
             events = _tree(handle, source, tree)
             _check_entries(events, source, expected)
             names = branch_names()
             bytes_read = sum(events[name].compressed_bytes for name in names)
-            parts = [_select(chunk, query) for chunk in events.iterate(names, step_size=STEP_SIZE, how=dict)]
-            parts = parts or [events.arrays(names, entry_stop=0, how=dict)]
+            parts = _select_all(events, names, query, source, tree)
             n_in = events.num_entries
     except InputFileError:
         raise
     except Exception as err:  # uproot raises many types for damaged files
-        hint = "; is the network (HTTPS/XRootD) reachable from here?" if remote else ""
-        raise InputFileError(f"{source}: cannot read tree {tree!r} ({type(err).__name__}: {err}){hint}") from err
+        hint = f"; {remote_inputs.NETWORK_HINT}" if remote else ""
+        error = TransientReadError if _is_transient(err, remote) else InputFileError
+        raise error(f"{source}: cannot read tree {tree!r} ({type(err).__name__}: {err}){hint}") from err
     selected = {name: ak.concatenate([p[name] for p in parts]) for name in parts[0]}
     return selected, n_in, bytes_read
 
 
+def _is_transient(err: Exception, remote: bool) -> bool:
+    """A remote file: what ``remote.is_transient`` calls transient (timeouts, dropped connections,
+    HTTP 5xx). A local file: timeouts and the errnos of a flaky file system."""
+    if remote:
+        return remote_inputs.is_transient(err)
+    return isinstance(err, TRANSIENT_ERRORS) or (isinstance(err, OSError) and err.errno in TRANSIENT_ERRNOS)
+
+
 def _tree(handle, source: str, tree: str):
-    if tree not in handle:
-        raise InputFileError(f"{source}: no tree {tree!r}; the file holds {handle.keys(cycle=False)}")
+    trees = handle.keys(filter_classname="TTree", cycle=False)
+    if tree not in trees:
+        found = f"a {handle.classname_of(tree)}, not a TTree" if tree in handle else "no such key"
+        raise InputFileError(f"{source}: no tree {tree!r} ({found}); trees in the file: {sorted(trees)}")
     events = handle[tree]
     missing = sorted(set(branch_names()) - set(events.keys()))
     if missing:
@@ -138,9 +189,29 @@ def _check_entries(events, source: str, expected: int | None) -> None:
         )
 
 
+def _select_all(events, names: list[str], query: DeliveryQuery, source: str, tree: str) -> list[dict[str, ak.Array]]:
+    """The selected events chunk by chunk; a short read (fewer events than the tree's entry
+    count) is an error, not a smaller sample."""
+    parts, read = [], 0
+    for chunk in events.iterate(names, step_size=STEP_SIZE, how=dict):
+        read += len(chunk["run"])
+        parts.append(_select(chunk, query))
+    if read != events.num_entries:
+        raise InputFileError(f"{source}: read {read} of the {events.num_entries} entries of tree {tree!r} (short read)")
+    return parts or [events.arrays(names, entry_stop=0, how=dict)]
+
+
 def _select(chunk: dict[str, ak.Array], query: DeliveryQuery) -> dict[str, ak.Array]:
     mask = preselection_mask(chunk, query)
     return {name: array[mask] for name, array in chunk.items()}
+
+
+def _empty_columns() -> dict[str, np.ndarray]:
+    empty = {name: np.zeros(0, np.int64) for name in EVENT_ID_COLUMNS}
+    for collection, fields in OBJECT_COLUMNS.items():
+        empty[f"n{collection}"] = np.zeros(0, np.int64)
+        empty.update({f"{collection}_{f}": np.zeros(0, np.float32) for f in fields})
+    return empty
 
 
 def read_columns(path: str | Path) -> dict[str, np.ndarray]:
