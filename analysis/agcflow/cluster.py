@@ -89,6 +89,16 @@ def _import_stage_modules() -> None:
     import agcflow.processor  # noqa: F401
 
 
+def allowed_failures(client: Client) -> int:
+    """The failure budget the scheduler behind ``client`` runs with: how many workers may die
+    while holding a task before the task is declared failed (``KilledWorker``)."""
+    return client.run_on_scheduler(_scheduler_allowed_failures)
+
+
+def _scheduler_allowed_failures(dask_scheduler=None) -> int:
+    return dask_scheduler.allowed_failures
+
+
 def worker_count(client: Client) -> tuple[int, int]:
     """Number of workers and total threads of the cluster behind ``client``."""
     workers = client.scheduler_info()["workers"]

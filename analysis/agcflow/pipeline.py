@@ -16,7 +16,7 @@ from agcflow.config import Settings
 from agcflow.errors import ConfigError
 from agcflow.delivery.backends import deliver
 from agcflow.histograms import save_root
-from agcflow.io import read_json, write_json
+from agcflow.io import check_writable, read_json, write_json
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +40,14 @@ def run_delivery(settings: Settings, output: Path, client=None, progress: bool =
     inputs.check_source(settings.inputs)
     fileset = inputs.fileset_path(settings.inputs)
     samples = inputs.load_samples(fileset, settings.analysis, settings.inputs.files_per_sample)
+    check_writable(Path(output).parent, settings.delivery.cache_dir)
     started = provenance.now()
     with _client(settings, client) as active:
         manifest = deliver(
             samples, settings.delivery, settings.analysis.cuts, settings.analysis.tree, active,
             skip_bad_files=settings.processing.skip_bad_files, progress=progress,
         )
+    processing.check_delivered(manifest)
     manifest["provenance"] = provenance.block(
         settings.digest, provenance.digest_files([fileset]), started, manifest["wall_s"],
         {"delivery": settings.delivery.backend, "cluster": settings.cluster.kind},
@@ -60,10 +62,14 @@ def run_processing(
 ) -> dict[str, Any]:
     """Process the delivered skims; write ``histograms`` (ROOT) and the metrics JSON."""
     manifest = read_json(manifest_path)
+    _check_query(settings, manifest, manifest_path)
+    check_writable(Path(histograms).parent, Path(metrics_path).parent)
     started = provenance.now()
     with _client(settings, client) as active:
         workers, threads = cluster.worker_count(active)
-        hists, metrics = processing.run(manifest, settings.analysis, settings.processing, active, progress)
+        metrics = {"allowed_failures": cluster.allowed_failures(active)}
+        hists, run_metrics = processing.run(manifest, settings.analysis, settings.processing, active, progress)
+    metrics.update(run_metrics)
     save_root(hists, histograms)
     result = _metrics(manifest, metrics, workers, threads)
     result["provenance"] = provenance.block(
@@ -81,16 +87,11 @@ def run_cached_pass(
 ) -> dict[str, Any]:
     """Re-run the analysis on the delivered columns with the current settings; no ROOT input
     is read. Refused when the settings need events the delivery did not keep."""
-    from agcflow.delivery.query import DeliveryQuery
     from agcflow.optimize.cached import cached_pass
 
     manifest = read_json(manifest_path)
-    query = DeliveryQuery(settings.delivery.preselection, settings.analysis.cuts).func_adl_text()
-    if manifest.get("query") != query:
-        raise ConfigError(
-            f"{manifest_path}: delivered with another query (lepton definition or delivery.preselection "
-            "changed); run `agcflow deliver` again"
-        )
+    _check_query(settings, manifest, manifest_path)
+    check_writable(Path(histograms).parent, Path(metrics_path).parent)
     started = provenance.now()
     with _client(settings, client) as active:
         _, cores = cluster.worker_count(active)
@@ -104,12 +105,25 @@ def run_cached_pass(
     return result
 
 
+def _check_query(settings: Settings, manifest: dict[str, Any], manifest_path: Path) -> None:
+    """Results of another delivery query are never reused: the manifest must match the settings."""
+    from agcflow.delivery.query import DeliveryQuery
+
+    query = DeliveryQuery(settings.delivery.preselection, settings.analysis.cuts).func_adl_text()
+    if manifest.get("query") != query:
+        raise ConfigError(
+            f"{manifest_path}: delivered with another query (lepton definition or delivery.preselection "
+            "changed); run `agcflow deliver` again"
+        )
+
+
 def _metrics(manifest: dict[str, Any], metrics: dict[str, Any], workers: int, threads: int) -> dict[str, Any]:
     events = manifest["events_in"]
     first_pass_s = manifest["wall_s"] + metrics["wall_s"]
     return {
         "events": events,
         "events_delivered": manifest["events_out"],
+        "events_processed": metrics["entries"],
         "chunks": metrics["chunks"],
         "bytes_read": manifest["bytes_read"] + metrics["bytes_read"],
         "delivery_wall_s": manifest["wall_s"],
@@ -121,6 +135,7 @@ def _metrics(manifest: dict[str, Any], metrics: dict[str, Any], workers: int, th
         "workers": workers,
         "cores": threads,
         "skipped_files": manifest.get("skipped", []),
+        "allowed_failures": metrics["allowed_failures"],
     }
 
 

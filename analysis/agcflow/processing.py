@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import hist
 
 from agcflow.config import AnalysisSettings, ProcessingSettings
-from agcflow.errors import AgcflowError
+from agcflow.errors import AgcflowError, InputFileError
 from agcflow.histograms import empty_histogram, histogram_name
 from agcflow.physics.weights import sample_weight
 from agcflow.processor import TtbarProcessor
@@ -22,8 +22,22 @@ log = logging.getLogger(__name__)
 JET_VARIATIONS = ("pt_scale_up", "pt_res_up")
 
 
+def check_delivered(manifest: dict[str, Any]) -> None:
+    """Fail, naming the sample and its skipped files, when every input file of a sample was
+    skipped: its histograms would be empty and look fine. A sample whose files are all valid
+    but empty (0 entries) is not an error; the manifest lists them with ``nevts_in`` 0."""
+    for key, entry in manifest["samples"].items():
+        if not entry["files"]:
+            skipped = [s["path"] for s in manifest.get("skipped", []) if s["sample"] == key]
+            raise InputFileError(
+                f"sample {key}: no input file could be read (skipped: {skipped}); fix or remove them, "
+                "skip mode (processing.skip_bad_files) only tolerates losing some files of a sample"
+            )
+
+
 def coffea_fileset(manifest: dict[str, Any], analysis: AnalysisSettings) -> dict[str, dict]:
     """The coffea fileset of the non-empty sample skims, with each sample's metadata."""
+    check_delivered(manifest)
     return {
         key: {"treename": "Events", "files": [entry["skim"]["path"]], "metadata": sample_metadata(key, entry, analysis)}
         for key, entry in manifest["samples"].items()
@@ -67,7 +81,19 @@ def run_samples(
     """Every histogram of the delivered samples (empty where no event reached it), no pseudodata."""
     fileset = coffea_fileset(manifest, analysis)
     output, metrics = run_fileset(fileset, analysis, processing, client, progress, known_file_metadata(manifest, fileset))
+    check_event_total(metrics["entries"], {key: manifest["samples"][key]["skim"] for key in fileset})
     return fill_missing(output, manifest, analysis), metrics
+
+
+def check_event_total(processed: int, skims: dict[str, dict[str, Any]]) -> None:
+    """Every delivered event processed exactly once: a chunk lost (a short read, a skim with
+    fewer entries than its manifest says) or counted twice fails here."""
+    delivered = sum(skim["nevts"] for skim in skims.values())
+    if processed != delivered:
+        raise InputFileError(
+            f"processed {processed} events, but the skims of samples {sorted(skims)} hold {delivered} by "
+            "the manifest: a chunk was lost or counted twice"
+        )
 
 
 def run_fileset(
