@@ -3,7 +3,11 @@
 Every JSON is written atomically. A fit that does not converge is recorded as failed, with
 MINUIT's status, and nothing derived from it (post-fit yields, impacts, pulls) is written;
 outputs of an earlier run that this run did not produce are removed, so no stale number
-survives next to a failed fit.
+survives next to a failed fit. A minimum MINUIT calls valid is still a failure when the POI
+sits on a bound of its range or its value or uncertainty is not finite: such a number is not a
+measurement. ``fit_results.json`` of a failed fit holds ``success: false``, a ``status``
+starting with "failed", the ``reason`` and MINUIT's flags, and no best-fit value; ``agcflow
+fit`` reports "fit failed" (its exit status is the CLI's choice).
 """
 
 from __future__ import annotations
@@ -58,7 +62,7 @@ class FitOutcome:
 
     def __str__(self) -> str:
         if not self.success:
-            return f"fit failed ({self.backend} on {self.device}): {self.status}"
+            return f"fit failed ({self.backend} on {self.device}): {self.status.removeprefix('failed: ')}"
         return (
             f"{self.poi} = {self.poi_bestfit:.4f} +/- {self.poi_uncertainty:.4f} "
             f"({self.backend} on {self.device}; {len(self.files)} files written)"
@@ -91,8 +95,12 @@ def fit_workspace(
     try:
         results, fit_time = _timed(lambda: cabinetry.fit.fit(model, data, strategy=MINUIT_STRATEGY))
     except FailedMinimization as err:
-        return _record_failure(err, record, files, output_dir, figures_dir)
+        minuit = _minuit_status(err)
+        return _record_failure(f"{err} ({_describe(minuit)})", minuit, record, files, output_dir, figures_dir)
     poi_index = results.labels.index(fit.poi)
+    bogus = _bogus_poi(model, results, poi_index, fit.poi)
+    if bogus:
+        return _record_failure(bogus, {}, record, files, output_dir, figures_dir)
     outcome = FitOutcome(
         success=True,
         status="converged",
@@ -168,16 +176,30 @@ def _finite_uncertainties(prediction: Any) -> Any:
     )
 
 
+def _bogus_poi(model: Any, results: Any, poi_index: int, poi: str) -> str | None:
+    """Why a minimum MINUIT accepted gives no measurement of the POI; None when it does."""
+    value, error = float(results.bestfit[poi_index]), float(results.uncertainty[poi_index])
+    if not (math.isfinite(value) and math.isfinite(error)):
+        return f"{poi} = {value} +/- {error} is not finite (HESSE failed?)"
+    low, high = model.config.suggested_bounds()[model.config.par_slice(poi).start]
+    tolerance = 1e-6 * (high - low)
+    for name, bound in (("lower", low), ("upper", high)):
+        if abs(value - bound) <= tolerance:
+            return (f"{poi} = {value:.6g} is at its {name} bound (range [{low:g}, {high:g}]): no interior "
+                    "minimum; widen the POI bounds or check the workspace")
+    return None
+
+
 def _record_failure(
-    err: Exception, record: dict[str, str], files: list[Path], output_dir: Path, figures_dir: Path
+    reason: str, minuit: dict[str, Any], record: dict[str, str], files: list[Path], output_dir: Path, figures_dir: Path
 ) -> FitOutcome:
-    minuit = _minuit_status(err)
-    outcome = FitOutcome(success=False, status=f"{err} ({_describe(minuit)})", **record)
-    log.error("fit failed: %s", outcome.status)
+    outcome = FitOutcome(success=False, status=f"failed: {reason}", **record)
+    log.error("fit %s", outcome.status)
     figures = [plots.PULLS_PNG, plots.CORRELATION_PNG, plots.RANKING_PNG]
     _remove_stale([output_dir / YIELDS_POSTFIT, output_dir / RANKING, *(figures_dir / f for f in figures)])
     _remove_stale(plots.stage_figures(figures_dir, "postfit"))
-    path = write_json(output_dir / FIT_RESULTS, {**fit_results_record(outcome), "minuit": minuit})
+    content = {**fit_results_record(outcome), "reason": reason, "minuit": minuit}
+    path = write_json(output_dir / FIT_RESULTS, content)
     return replace(outcome, files=(*files, path))
 
 
