@@ -40,7 +40,7 @@ def delivered(tmp_path_factory, dask_client):
 def _templates(delivered, width_fraction: float, bandwidth: float):
     settings, events, _ = delivered
     relaxation = Relaxation({p.name: p.step * width_fraction for p in PARAMETERS}, bandwidth)
-    return all_templates(CUTS, events.table, events.groups, settings.analysis, np.asarray(settings.fit.fit_edges),
+    return all_templates(CUTS, events.tables, events.groups, settings.analysis, np.asarray(settings.fit.fit_edges),
                          relaxation)
 
 

@@ -54,7 +54,7 @@ def relaxed_objective(
     compiled = jax.jit(jax.value_and_grad(objective))
 
     def evaluate(point: Mapping[str, float]) -> tuple[float, dict[str, float]]:
-        value, grad = compiled({p.name: jnp.asarray(float(point[p.name])) for p in parameters}, events.table)
+        value, grad = compiled({p.name: jnp.asarray(float(point[p.name])) for p in parameters}, events.tables)
         return float(value), {name: float(g) for name, g in grad.items()}
 
     return evaluate

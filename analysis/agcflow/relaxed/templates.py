@@ -3,12 +3,12 @@
 Templates are keyed ``(region, process, variation)`` with ``variation`` as in the histogram
 names ("nominal", "pt_scale_up", "btag_var_0_up", "ME_var", ...) and hold the yields and
 squared-weight sums in the fit bins. All samples and jet-pt variations are computed in one
-vectorised pass over :class:`~agcflow.relaxed.columns.Events`.
+vectorised pass over each table of :class:`~agcflow.relaxed.columns.Events`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,28 +33,41 @@ class Relaxation:
 
 def all_templates(
     cuts: Mapping[str, Any],
-    table: JetTable,
+    tables: Sequence[JetTable],
     groups: tuple[Group, ...],
     analysis: AnalysisSettings,
     edges: Any,
     relaxation: Relaxation,
 ) -> Templates:
     """The soft histograms of every group (sample and jet-pt variation) and region."""
+    names: list[str] = []
+    totals: dict[str, tuple[Any, Any]] = {}
+    for table in tables:
+        names, filled = _table_histograms(cuts, table, len(groups), analysis, edges, relaxation)
+        totals = {r: tuple(a + b for a, b in zip(totals[r], h)) if r in totals else h for r, h in filled.items()}
+    out: Templates = {}
+    for region, (yields, sumw2) in totals.items():
+        for g, group in enumerate(groups):
+            out[(region, group.process, group.variation)] = (yields[g, 0], sumw2[g, 0])
+            if group.weight_variations:
+                out.update({(region, group.process, name): (yields[g, w], sumw2[g, w])
+                            for w, name in enumerate(names) if w and (group.scale_variation or "scale_var" not in name)})
+    return out
+
+
+def _table_histograms(cuts: Mapping[str, Any], table: JetTable, n_groups: int, analysis: AnalysisSettings, edges: Any,
+                      relaxation: Relaxation) -> tuple[list[str], dict[str, tuple[Any, Any]]]:
+    """Weight names, and per region ``[groups, weights, bins]`` yields and squared weights of one table."""
     selected, tagged = selection.jet_probabilities(table, cuts, relaxation.widths)
     in_region = selection.region_probabilities(selected, tagged, analysis.cuts.min_jets, analysis.regions)
     names, factors = _weight_factors(selected, table, analysis)
     observables = {"ht": selection.ht(selected, table.pt), "mbjj": selection.mbjj(selected, tagged, table)}
-    out: Templates = {}
+    filled = {}
     for region in analysis.regions:
         weights = (table.weight * in_region[region.name])[:, None] * factors
-        yields, sumw2 = selection.soft_histogram(observables[region.observable], weights, table.group, len(groups),
-                                                 jnp.asarray(edges), relaxation.bandwidth)
-        for g, group in enumerate(groups):
-            out[(region.name, group.process, group.variation)] = (yields[g, 0], sumw2[g, 0])
-            if group.weight_variations:
-                out.update({(region.name, group.process, name): (yields[g, w], sumw2[g, w])
-                            for w, name in enumerate(names) if w and (group.scale_variation or "scale_var" not in name)})
-    return out
+        filled[region.name] = selection.soft_histogram(observables[region.observable], weights, table.group, n_groups,
+                                                       jnp.asarray(edges), relaxation.bandwidth)
+    return names, filled
 
 
 def _weight_factors(selected: Any, table: JetTable, analysis: AnalysisSettings) -> tuple[list[str], Any]:

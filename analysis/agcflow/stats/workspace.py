@@ -130,7 +130,7 @@ def workspace_from_config(config: dict[str, Any]) -> dict[str, Any]:
 
     cabinetry.templates.build(config, router=rebinning_router(config))
     cabinetry.templates.postprocess(config)
-    ws = drop_empty_samples(cabinetry.workspace.build(config, with_validation=False))
+    ws = drop_empty_bins(drop_empty_samples(cabinetry.workspace.build(config, with_validation=False)))
     source = config["General"]["InputPath"].split(":")[0]
     _validate(ws, f"workspace built from {source}")
     log.info("built workspace: %d channels from %s", len(ws["channels"]), source)
@@ -147,6 +147,36 @@ def drop_empty_samples(ws: dict[str, Any]) -> dict[str, Any]:
             channel["samples"] = [s for s in channel["samples"] if s["name"] not in empty]
     _check_normalisation_variations(ws)
     return ws
+
+
+def drop_empty_bins(ws: dict[str, Any]) -> dict[str, Any]:
+    """Remove bins that no sample populates and nothing is observed in (e.g. HT below four
+    times a raised jet pt threshold): Poisson(0 | 0) carries no information, and its
+    gradient is NaN in automatic differentiation."""
+    observed = {o["name"]: o for o in ws["observations"]}
+    for channel in ws["channels"]:
+        observation = observed[channel["name"]]
+        keep = [i for i in range(len(observation["data"]))
+                if observation["data"][i] or any(s["data"][i] for s in channel["samples"])]
+        if len(keep) == len(observation["data"]):
+            continue
+        log.warning("channel %s: dropping %d bin(s) with no expected or observed events", channel["name"],
+                    len(observation["data"]) - len(keep))
+        observation["data"] = [observation["data"][i] for i in keep]
+        for sample in channel["samples"]:
+            sample["data"] = [sample["data"][i] for i in keep]
+            for modifier in sample["modifiers"]:
+                modifier["data"] = _bins_kept(modifier["data"], keep)
+    return ws
+
+
+def _bins_kept(data: Any, keep: list[int]) -> Any:
+    """A modifier's data restricted to the ``keep`` bins (per-bin lists only)."""
+    if isinstance(data, list):
+        return [data[i] for i in keep]
+    if isinstance(data, dict) and "hi_data" in data:
+        return {"hi_data": [data["hi_data"][i] for i in keep], "lo_data": [data["lo_data"][i] for i in keep]}
+    return data
 
 
 def _check_normalisation_variations(ws: dict[str, Any]) -> None:
