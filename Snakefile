@@ -26,6 +26,7 @@ include: "workflow/rules/processing.smk"
 include: "workflow/rules/inference.smk"
 include: "workflow/rules/benchmark.smk"
 include: "workflow/rules/reinterpret.smk"
+include: "workflow/rules/optimize.smk"
 
 
 rule all:

@@ -52,3 +52,16 @@ def test_snakemake_runs_the_whole_chain_and_resumes(tmp_path):
                      "--dry-run", "--quiet", "rules")
     planned = set(re.findall(r"^(\w+)\s+\d+$", plan.stdout + plan.stderr, flags=re.MULTILINE))
     assert planned == {"all", "fit", "total"}, plan.stdout + plan.stderr
+
+
+def test_optimize_target_runs_both_strategies(tmp_path):
+    config = write_tiny_config(tmp_path)
+    run = snakemake("optimize", "--profile", "profiles/local", "--cores", "2", "--config", f"agcflow_config={config}",
+                    "optimize_jet_pt_points=3", "optimize_btag_points=3", timeout=1200)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    out = tmp_path / "results" / "optimize"
+    grid, gradient = (json.loads((out / f"{s}.json").read_text()) for s in ("grid", "gradient"))
+    assert grid["evaluations"] == 9 and grid["grid_step"]["btag_min"] == pytest.approx(0.3)
+    assert gradient["evaluations"] == 11 and gradient["device"] in ("cpu", "gpu")
+    assert 0.3 <= gradient["optimum"]["btag_min"] <= 0.9
+    assert (out / "landscape.png").read_bytes()[:4] == b"\x89PNG"

@@ -22,10 +22,15 @@ from agcflow.cli import CONFIG, OVERRIDES, load_settings
 @click.option("--btag-range", type=(float, float), default=(0.3, 0.9), show_default=True, help="Grid range of btag_min.")
 @click.option("--jet-pt-points", type=int, default=8, show_default=True)
 @click.option("--btag-points", type=int, default=7, show_default=True)
-@click.option("--steepness", type=float, default=2.0, show_default=True, help="Sigmoid width = grid step / steepness.")
+@click.option("--steepness", type=float, default=4.0, show_default=True,
+              help="Sigmoid width = grid step / steepness, at the last step.")
+@click.option("--start-steepness", type=float, default=2.0, show_default=True,
+              help="Steepness at the first step (the cuts sharpen geometrically).")
+@click.option("--start", type=click.Choice(["centre", "configured"]), default="centre", show_default=True,
+              help="Gradient start: the centre of the grid's box, or the configured cuts.")
 @click.option("--bandwidth", type=float, default=10.0, show_default=True, help="Soft-histogram kernel width [GeV].")
 @click.option("--steps", type=int, default=10, show_default=True, help="Adam iterations.")
-@click.option("--learning-rate", type=float, default=0.5, show_default=True, help="In grid steps per iteration.")
+@click.option("--learning-rate", type=float, default=1.0, show_default=True, help="In grid steps per iteration.")
 def optimize(
     strategy: str,
     config_path: Path,
@@ -37,6 +42,8 @@ def optimize(
     jet_pt_points: int,
     btag_points: int,
     steepness: float,
+    start_steepness: float,
+    start: str,
     bandwidth: float,
     steps: int,
     learning_rate: float,
@@ -53,6 +60,7 @@ def optimize(
     parameters = (CutParameter("jet_pt_min", max(low, lowest_pt), high, jet_pt_points),
                   CutParameter("btag_min", *btag_range, btag_points))
     record = run(strategy, settings, manifest, output_dir, parameters,
-                 GradientOptions(steepness=steepness, bandwidth=bandwidth, steps=steps, learning_rate=learning_rate))
+                 GradientOptions(steepness=steepness, start_steepness=start_steepness, bandwidth=bandwidth, steps=steps,
+                                 learning_rate=learning_rate, start=start))
     click.echo(f"{strategy}: optimum {record['optimum']}, expected uncertainty {record['objective']:.4f} "
                f"({record['evaluations']} evaluations, {record['wall_s']:.1f} s on {record['device']}) -> {output_dir}")

@@ -1,7 +1,10 @@
 """Gradient strategy: the relaxed analysis and its JAX likelihood, minimised with Adam.
 
 The parameters are optimised in grid units, ``(value - low) / step``, so that one learning
-rate suits cuts of different scales; they are kept inside the grid's box.
+rate suits cuts of different scales; they are kept inside the grid's box. The cuts start
+very soft and sharpen step by step (graduated non-convexity): wide sigmoids average the
+objective over neighbouring cut values, so the first steps follow the broad trend instead
+of the nearest bump that finite simulated samples leave in the landscape.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from agcflow.config import Settings
+from agcflow.errors import ConfigError
 from agcflow.optimize.parameters import CutParameter
 from agcflow.relaxed.columns import Events, load_events
 from agcflow.relaxed.likelihood import Layout, expected_uncertainty
@@ -27,19 +31,29 @@ ADAM_EPSILON = 1e-8
 
 @dataclass(frozen=True)
 class GradientOptions:
-    """Steepness: sigmoid width = grid step / steepness; bandwidth of the soft histograms in
-    GeV; Adam steps and learning rate (grid steps per iteration)."""
+    """Steepness: sigmoid width = grid step / steepness, from ``start_steepness`` at the first
+    step to ``steepness`` at the last (geometrically); bandwidth of the soft histograms in
+    GeV; Adam steps and learning rate (grid steps per iteration); the start: the centre of
+    the grid's box (no preference) or the configured cuts."""
 
-    steepness: float = 2.0
+    steepness: float = 4.0
+    start_steepness: float = 2.0
     bandwidth: float = 10.0
     steps: int = 10
-    learning_rate: float = 0.5
+    learning_rate: float = 1.0
+    start: str = "centre"
+
+    def schedule(self) -> np.ndarray:
+        """The steepness at each of the ``steps + 1`` evaluations."""
+        return np.geomspace(self.start_steepness, self.steepness, self.steps + 1)
 
 
 def relaxed_objective(
     settings: Settings, events: Events, parameters: Sequence[CutParameter], relaxation: Relaxation
-) -> Callable[[Mapping[str, float]], tuple[float, dict[str, float]]]:
-    """A compiled function: cut values -> (expected uncertainty, its gradient)."""
+) -> Callable[..., tuple[float, dict[str, float]]]:
+    """A compiled function: (cut values, width scale) -> (expected uncertainty, its
+    gradient with respect to the cuts); the sigmoid widths are those of ``relaxation``
+    times the scale (default 1)."""
     import jax
     import jax.numpy as jnp
 
@@ -47,14 +61,15 @@ def relaxed_objective(
     fixed = {name: getattr(settings.analysis.cuts, name) for name in ("jet_pt_min", "btag_min")}
     edges = np.asarray(settings.fit.fit_edges)
 
-    def objective(cuts: dict[str, Any], table: Any) -> Any:
-        templates = all_templates({**fixed, **cuts}, table, events.groups, settings.analysis, edges, relaxation)
+    def objective(cuts: dict[str, Any], scale: Any, tables: Any) -> Any:
+        templates = all_templates({**fixed, **cuts}, tables, events.groups, settings.analysis, edges, relaxation, scale)
         return expected_uncertainty(templates, layout)
 
     compiled = jax.jit(jax.value_and_grad(objective))
 
-    def evaluate(point: Mapping[str, float]) -> tuple[float, dict[str, float]]:
-        value, grad = compiled({p.name: jnp.asarray(float(point[p.name])) for p in parameters}, events.tables)
+    def evaluate(point: Mapping[str, float], scale: float = 1.0) -> tuple[float, dict[str, float]]:
+        cuts = {p.name: jnp.asarray(float(point[p.name])) for p in parameters}
+        value, grad = compiled(cuts, jnp.asarray(float(scale)), events.tables)
         return float(value), {name: float(g) for name, g in grad.items()}
 
     return evaluate
@@ -74,26 +89,41 @@ def run_gradient(
     options: GradientOptions,
 ) -> list[dict[str, Any]]:
     """Adam from the configured cuts; the path: per evaluation the cut values, the
-    objective and its gradient. Evaluations: ``options.steps + 1``."""
+    steepness, the objective and its gradient. Evaluations: ``options.steps + 1``."""
     enable_x64()
     events = load_events(manifest, settings.analysis, settings.processing.seed)
     evaluate = relaxed_objective(settings, events, parameters, relaxation_of(parameters, options))
+    steepness = options.schedule()
     low = np.array([p.low for p in parameters])
     step = np.array([p.step for p in parameters])
     upper = np.array([p.points - 1.0 for p in parameters])
-    units = np.clip((np.array([getattr(settings.analysis.cuts, p.name) for p in parameters]) - low) / step, 0, upper)
+    units = _start(settings, parameters, options.start)
     moments = (np.zeros_like(units), np.zeros_like(units))
     path = []
     for iteration in range(options.steps + 1):
         point = {p.name: float(v) for p, v in zip(parameters, low + units * step)}
-        value, grad = evaluate(point)
-        path.append({**point, "objective": value, "gradient": grad})
-        log.info("gradient step %d: %s -> %.5f", iteration, point, value)
+        value, grad = evaluate(point, options.steepness / steepness[iteration])
+        path.append({**point, "steepness": float(steepness[iteration]), "objective": value, "gradient": grad})
+        log.info("gradient step %d (steepness %.2f): %s -> %.5f", iteration, steepness[iteration], point, value)
         if iteration < options.steps:
             units, moments = _adam(units, np.array([grad[p.name] for p in parameters]) * step, moments, iteration + 1,
                                    options.learning_rate)
             units = np.clip(units, 0, upper)
     return path
+
+
+STARTS = ("centre", "configured")
+
+
+def _start(settings: Settings, parameters: Sequence[CutParameter], start: str) -> np.ndarray:
+    """The first point in grid units."""
+    upper = np.array([p.points - 1.0 for p in parameters])
+    if start == "centre":
+        return upper / 2
+    if start != "configured":
+        raise ConfigError(f"gradient start {start!r} unknown; valid: {', '.join(STARTS)}")
+    configured = np.array([getattr(settings.analysis.cuts, p.name) for p in parameters])
+    return np.clip((configured - np.array([p.low for p in parameters])) / np.array([p.step for p in parameters]), 0, upper)
 
 
 def _adam(x: np.ndarray, grad: np.ndarray, moments: tuple[np.ndarray, np.ndarray], t: int,

@@ -20,7 +20,7 @@ from agcflow.optimize.cached import sample_histograms
 from agcflow.processing import complete
 from agcflow.relaxed.columns import delivered_samples
 from agcflow.stats.backend import use_backend
-from agcflow.stats.workspace import asimov_closure_workspace, build_workspace
+from agcflow.stats.workspace import asimov_closure_workspace, build_workspace, drop_empty_bins
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,8 @@ def expected_uncertainty(
     for paths, meta in delivered_samples(manifest, analysis).values():
         hists.update(sample_histograms(paths, meta, analysis, seed))
     root = save_root(complete(hists, dict(manifest), analysis), Path(work_dir) / "histograms.root")
-    ws = asimov_closure_workspace(build_workspace(root, analysis, fit, Path(work_dir)), 1.0)
+    # bins only a variation populates are empty in the Asimov data: drop them as well
+    ws = drop_empty_bins(asimov_closure_workspace(build_workspace(root, analysis, fit, Path(work_dir)), 1.0))
     use_backend("jax", "cpu")
     model, data = cabinetry.model_utils.model_and_data(ws)
     value = _hessian_uncertainty(model, data, fit.poi)

@@ -12,6 +12,7 @@ import numpy as np
 
 from agcflow.cluster import open_client
 from agcflow.config import Settings
+from agcflow.errors import AgcflowError
 from agcflow.io import atomic_path, read_json, write_json
 from agcflow.optimize.gradient import GradientOptions, enable_x64, run_gradient
 from agcflow.optimize.grid import run_grid
@@ -40,7 +41,7 @@ def optimize(
     else:
         device = enable_x64()
         path = run_gradient(settings, manifest, parameters, options)
-    best = min((entry for entry in path if entry["objective"] is not None), key=lambda entry: entry["objective"])
+    best = _optimum(strategy, path)
     record = {
         "strategy": strategy,
         "optimum": {p.name: best[p.name] for p in parameters},
@@ -53,12 +54,24 @@ def optimize(
     if strategy == "grid":
         record["grid_step"] = {p.name: p.step for p in parameters}
     else:
-        record["relaxation"] = {"steepness": options.steepness, "bandwidth_gev": options.bandwidth,
-                                "learning_rate": options.learning_rate, "steps": options.steps}
+        record["relaxation"] = {"steepness": options.steepness, "start_steepness": options.start_steepness,
+                                "bandwidth_gev": options.bandwidth, "learning_rate": options.learning_rate,
+                                "steps": options.steps, "start": options.start}
     write_json(output_dir / f"{strategy}.json", record)
     figures(output_dir, parameters)
     log.info("%s optimum %s: %.5f (%d evaluations)", strategy, record["optimum"], best["objective"], len(path))
     return record
+
+
+def _optimum(strategy: str, path: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:
+    """The grid's lowest point; the gradient path's last (earlier ones are softer analyses,
+    their objectives not comparable)."""
+    if strategy == "gradient":
+        return path[-1]
+    evaluated = [entry for entry in path if entry["objective"] is not None]
+    if not evaluated:
+        raise AgcflowError("no grid point could be evaluated; see the errors in the log")
+    return min(evaluated, key=lambda entry: entry["objective"])
 
 
 def figures(output_dir: Path, parameters: Sequence[CutParameter]) -> list[Path]:

@@ -24,17 +24,18 @@ from agcflow.relaxed.columns import JetTable
 _TINY = 1e-12  # keeps m_bjj and its gradient finite in events without a usable combination
 
 
-def soft_cut(values: Any, threshold: Any, width: float) -> Any:
-    """Sigmoid weight of ``values > threshold``; a step when ``width`` is 0."""
+def soft_cut(values: Any, threshold: Any, width: float, scale: Any = 1.0) -> Any:
+    """Sigmoid weight of ``values > threshold`` of width ``width * scale`` (``scale`` may be
+    traced, so a schedule of widths needs no recompilation); a step when ``width`` is 0."""
     if width == 0:
         return (values > threshold).astype(jnp.float64)
-    return jax.nn.sigmoid((values - threshold) / width)
+    return jax.nn.sigmoid((values - threshold) / (width * scale))
 
 
-def jet_probabilities(jets: JetTable, cuts: dict[str, Any], widths: dict[str, float]) -> tuple[Any, Any]:
+def jet_probabilities(jets: JetTable, cuts: dict[str, Any], widths: dict[str, float], scale: Any = 1.0) -> tuple[Any, Any]:
     """Per jet: probability to be selected, and to be b-tagged once selected."""
-    selected = jets.real * soft_cut(jets.pt, cuts["jet_pt_min"], widths["jet_pt_min"])
-    return selected, soft_cut(jets.btag, cuts["btag_min"], widths["btag_min"])
+    selected = jets.real * soft_cut(jets.pt, cuts["jet_pt_min"], widths["jet_pt_min"], scale)
+    return selected, soft_cut(jets.btag, cuts["btag_min"], widths["btag_min"], scale)
 
 
 def region_probabilities(selected: Any, tagged: Any, min_jets: int, regions: Sequence[Region]) -> dict[str, Any]:

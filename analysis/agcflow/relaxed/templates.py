@@ -38,12 +38,14 @@ def all_templates(
     analysis: AnalysisSettings,
     edges: Any,
     relaxation: Relaxation,
+    scale: Any = 1.0,
 ) -> Templates:
-    """The soft histograms of every group (sample and jet-pt variation) and region."""
+    """The soft histograms of every group (sample and jet-pt variation) and region; the
+    sigmoid widths are multiplied by ``scale``."""
     names: list[str] = []
     totals: dict[str, tuple[Any, Any]] = {}
     for table in tables:
-        names, filled = _table_histograms(cuts, table, len(groups), analysis, edges, relaxation)
+        names, filled = _table_histograms(cuts, table, len(groups), analysis, edges, relaxation, scale)
         totals = {r: tuple(a + b for a, b in zip(totals[r], h)) if r in totals else h for r, h in filled.items()}
     out: Templates = {}
     for region, (yields, sumw2) in totals.items():
@@ -56,9 +58,9 @@ def all_templates(
 
 
 def _table_histograms(cuts: Mapping[str, Any], table: JetTable, n_groups: int, analysis: AnalysisSettings, edges: Any,
-                      relaxation: Relaxation) -> tuple[list[str], dict[str, tuple[Any, Any]]]:
+                      relaxation: Relaxation, scale: Any) -> tuple[list[str], dict[str, tuple[Any, Any]]]:
     """Weight names, and per region ``[groups, weights, bins]`` yields and squared weights of one table."""
-    selected, tagged = selection.jet_probabilities(table, cuts, relaxation.widths)
+    selected, tagged = selection.jet_probabilities(table, cuts, relaxation.widths, scale)
     in_region = selection.region_probabilities(selected, tagged, analysis.cuts.min_jets, analysis.regions)
     names, factors = _weight_factors(selected, table, analysis)
     observables = {"ht": selection.ht(selected, table.pt), "mbjj": selection.mbjj(selected, tagged, table)}

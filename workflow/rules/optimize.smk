@@ -1,0 +1,64 @@
+# Analysis optimisation: `snakemake --profile profiles/local optimize` scans the jet pt and
+# b-tag thresholds by a grid of hard-cut fits and by gradient descent through the relaxed
+# analysis, both on cached columns delivered with a b-tag preselection loose enough for
+# the whole b-tag range. `--config optimize_jet_pt_points=N optimize_btag_points=M` sets the grid.
+OPTIMIZE_BTAG_RANGE = (0.3, 0.9)
+OPTIMIZE_SET = f"--set delivery.preselection.btag_min={OPTIMIZE_BTAG_RANGE[0]}"
+OPTIMIZE_GRID = (
+    f"--btag-range {OPTIMIZE_BTAG_RANGE[0]} {OPTIMIZE_BTAG_RANGE[1]} "
+    f"--jet-pt-points {config.get('optimize_jet_pt_points', 8)} --btag-points {config.get('optimize_btag_points', 7)}"
+)
+
+
+rule optimize_delivery:
+    input:
+        input_fileset(),
+    output:
+        f"{RESULTS}/optimize/manifest.json",
+    log:
+        f"{LOGS}/optimize_delivery.log",
+    params:
+        config=AGC_CONFIG,
+        loose=OPTIMIZE_SET,
+    threads: workflow.cores
+    shell:
+        "agcflow -v deliver --config {params.config} {params.loose} --set cluster.workers={threads} "
+        "--no-progress --output {output} > {log} 2>&1"
+
+
+rule optimize_grid:
+    input:
+        f"{RESULTS}/optimize/manifest.json",
+    output:
+        f"{RESULTS}/optimize/grid.json",
+    log:
+        f"{LOGS}/optimize_grid.log",
+    params:
+        config=AGC_CONFIG,
+        loose=OPTIMIZE_SET,
+        grid=OPTIMIZE_GRID,
+        output_dir=lambda wildcards, output: os.path.dirname(output[0]),
+    threads: workflow.cores
+    shell:
+        "agcflow -v optimize --strategy grid --config {params.config} {params.loose} --set cluster.workers={threads} "
+        "{params.grid} --manifest {input} --output-dir {params.output_dir} > {log} 2>&1"
+
+
+rule optimize:
+    input:
+        manifest=f"{RESULTS}/optimize/manifest.json",
+        grid=f"{RESULTS}/optimize/grid.json",
+    output:
+        f"{RESULTS}/optimize/gradient.json",
+        f"{RESULTS}/optimize/landscape.png",
+        f"{RESULTS}/optimize/objective_vs_iteration.png",
+    log:
+        f"{LOGS}/optimize_gradient.log",
+    params:
+        config=AGC_CONFIG,
+        loose=OPTIMIZE_SET,
+        grid=OPTIMIZE_GRID,
+        output_dir=lambda wildcards, output: os.path.dirname(output[0]),
+    shell:
+        "agcflow -v optimize --strategy gradient --config {params.config} {params.loose} "
+        "{params.grid} --manifest {input.manifest} --output-dir {params.output_dir} > {log} 2>&1"
