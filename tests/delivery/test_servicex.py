@@ -145,7 +145,7 @@ def test_rucio_and_xrootd_datasets_and_invalid_inputs(query, tmp_path):
 
 
 def test_servicex_spec_carries_the_same_query(agc_samples, query):
-    servicex = pytest.importorskip("servicex")
+    import servicex  # a dependency: never skipped
     requests = build_requests(agc_samples[:3], query, "Events")
     spec = servicex_spec(requests, ignore_cache=True)
     assert isinstance(spec, servicex.ServiceXSpec)
