@@ -109,7 +109,7 @@ def _deliver_once(source: str, tree: str, query: DeliveryQuery, cache_dir: str, 
         return FileRecord(**{**read_json(sidecar), "cached": True})
     start = time.perf_counter()
     selected, n_in, bytes_read = _read_selected(source, tree, query, expected)
-    _write_columns(columns, selected)
+    write_columns(columns, selected)
     record = FileRecord(source, str(columns), n_in, len(selected["run"]), bytes_read, time.perf_counter() - start)
     write_json(sidecar, asdict(record))
     return record
@@ -221,7 +221,7 @@ def read_columns(path: str | Path) -> dict[str, np.ndarray]:
         return {name: data[name] for name in data.files}
 
 
-def _write_columns(path: Path, columns: dict[str, ak.Array]) -> None:
+def write_columns(path: Path, columns: dict[str, ak.Array]) -> None:
     flat = {name: ak.to_numpy(columns[name]) for name in EVENT_ID_COLUMNS}
     for collection, fields in OBJECT_COLUMNS.items():
         flat[f"n{collection}"] = ak.to_numpy(ak.num(columns[f"{collection}_{fields[0]}"], axis=1))

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from agcflow.config import DeliverySettings, ServiceXSettings
-from agcflow.delivery.local import FileRecord, SampleSkim, _write_columns, cache_key, merge_sample
+from agcflow.delivery.local import FileRecord, SampleSkim, write_columns, cache_key, merge_sample
 from agcflow.delivery.query import EVENT_ID_COLUMNS, OBJECT_COLUMNS, DeliveryQuery
 from agcflow.delivery.remote import check_reachable
 from agcflow.errors import BackendError, ConfigError, InputFileError, ServiceError
@@ -280,7 +280,7 @@ def convert_delivered(path: str, query: DeliveryQuery, cache_dir: str) -> FileRe
         arrays = events.arrays(SELECTED_COLUMNS, how=dict) if events.num_entries else {"event": []}
     n_out = len(arrays["event"])
     if n_out:
-        _write_columns(columns, arrays)
+        write_columns(columns, arrays)
     record = FileRecord(path, str(columns) if n_out else "", 0, n_out, Path(path).stat().st_size,
                         time.perf_counter() - start)
     write_json(sidecar, asdict(record))
