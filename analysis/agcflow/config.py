@@ -216,6 +216,18 @@ class ReinterpretSettings:
 
 
 @dataclass(frozen=True)
+class BenchmarkSettings:
+    """The facility sweep of ``agcflow bench facility``: every combination, one fresh cluster each."""
+
+    facility: str | None = None  # the name recorded with each run; None: the host name
+    workers: tuple[int, ...] = (1, 2)
+    chunk_sizes: tuple[int, ...] = (50_000, 100_000, 200_000)
+    files_per_sample: tuple[int, ...] = (-1,)  # first N input files of each sample (-1 = all)
+    repeats: int = 1
+    delivery: str = "cold"  # cold: into an empty cache per run (a real first pass); cached: delivery.cache_dir
+
+
+@dataclass(frozen=True)
 class Settings:
     source: Path
     digest: str
@@ -227,6 +239,7 @@ class Settings:
     fit: FitSettings
     results_dir: Path
     reinterpret: ReinterpretSettings = field(default_factory=ReinterpretSettings)
+    benchmark: BenchmarkSettings = field(default_factory=BenchmarkSettings)
 
 
 @cache
@@ -303,6 +316,7 @@ def _build(raw: dict[str, Any], source: Path) -> Settings:
         fit=_build_fit(raw.get("fit", {})),
         results_dir=Path(raw["outputs"]["results_dir"]),
         reinterpret=_build_reinterpret(raw.get("reinterpret", {})),
+        benchmark=_build_benchmark(raw.get("benchmark", {})),
     )
 
 
@@ -400,6 +414,14 @@ def _build_reinterpret(raw: dict[str, Any]) -> ReinterpretSettings:
         SignalSettings(s["name"], s.get("label", s["name"]), float(s["xsec_pb"])) for s in values.get("signals", [])
     )
     return ReinterpretSettings(**values)
+
+
+def _build_benchmark(raw: dict[str, Any]) -> BenchmarkSettings:
+    values = dict(raw)
+    for key in ("workers", "chunk_sizes", "files_per_sample"):
+        if key in values:
+            values[key] = tuple(values[key])
+    return BenchmarkSettings(**values)
 
 
 def _optional_path(value: str | None) -> Path | None:

@@ -1,14 +1,38 @@
-# Not part of `all`: `snakemake --profile profiles/local benchmark`.
+# Not part of `all`: `snakemake --profile profiles/local benchmark` runs every benchmark;
+# `benchmark_facility` alone is the facility sweep (README: "Facility benchmark").
 rule benchmark:
+    input:
+        f"{RESULTS}/benchmark/processing.json",
+        f"{RESULTS}/benchmark/facility.json",
+
+
+rule benchmark_processing:
     input:
         input_fileset(),
     output:
         f"{RESULTS}/benchmark/processing.json",
     log:
-        f"{LOGS}/benchmark.log",
+        f"{LOGS}/benchmark_processing.log",
     params:
         config=AGC_CONFIG,
     threads: workflow.cores
     shell:
         "agcflow -v bench processing --config {params.config} --set cluster.workers={threads} "
         "--output {output} > {log} 2>&1"
+
+
+rule benchmark_facility:
+    input:
+        input_fileset(),
+    output:
+        json=f"{RESULTS}/benchmark/facility.json",
+        csv=f"{RESULTS}/benchmark/facility.csv",
+        workers_plot=f"{RESULTS}/benchmark/facility_workers.png",
+        chunk_size_plot=f"{RESULTS}/benchmark/facility_chunk_size.png",
+    log:
+        f"{LOGS}/benchmark_facility.log",
+    params:
+        config=AGC_CONFIG,
+    threads: workflow.cores
+    shell:
+        "agcflow -v bench facility --config {params.config} --output {output.json} --no-progress > {log} 2>&1"
