@@ -9,7 +9,7 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from agcflow.config import DeliverySettings, ObjectCuts
-from agcflow.delivery.local import FileRecord, SampleSkim, deliver_file, merge_sample
+from agcflow.delivery.local import FileRecord, deliver_file, merge_sample
 from agcflow.delivery.query import DeliveryQuery
 from agcflow.errors import BackendError, InputFileError
 from agcflow.inputs import SampleFiles
@@ -41,9 +41,9 @@ def deliver(
     if delivery.backend == "servicex":
         return _deliver_servicex(samples, delivery, query, tree, client, skip_bad_files, progress, start)
     cache_dir = str(delivery.cache_dir)
-    found, skipped = _run_local(samples, query, cache_dir, tree, client, skip_bad_files, progress)
+    found, skipped, merges = _run_local(samples, query, cache_dir, tree, client, skip_bad_files, progress)
     records = {s.key: _in_file_order(s, found[s.key]) for s in samples}
-    skims = _merge(samples, records, cache_dir, client)
+    skims = dict(zip(merges, client.gather(list(merges.values()))))
     totals = {key: sum(r.nevts_in for r in rs) for key, rs in records.items()}
     return _manifest("local", samples, records, totals, skims, skipped, query, time.perf_counter() - start)
 
@@ -77,6 +77,8 @@ def _run_local(samples, query, cache_dir, tree, client, skip_bad_files, progress
     }
     records: dict[str, list[FileRecord]] = {s.key: [] for s in samples}
     skipped: list[dict[str, str]] = []
+    remaining = {s.key: len(s.files) for s in samples}
+    merges = {}  # a sample's merge starts as soon as its last file is delivered, while others still run
     with tqdm(total=len(futures), desc="deliver", unit="file", disable=not progress) as bar:
         for future in as_completed(futures):
             key, path = futures[future]
@@ -85,18 +87,22 @@ def _run_local(samples, query, cache_dir, tree, client, skip_bad_files, progress
                 records[key].append(future.result())
             except InputFileError as err:
                 if not skip_bad_files:
-                    client.cancel(list(futures))
+                    client.cancel(list(futures) + list(merges.values()))
                     raise
                 log.warning("skipping bad input file: %s", err)
                 skipped.append({"sample": key, "path": path, "reason": str(err)})
-    return records, skipped
+            remaining[key] -= 1
+            if not remaining[key]:
+                merges[key] = _submit_merge(client, samples, key, records[key], cache_dir)
+    for key in remaining.keys() - merges.keys():  # samples without files
+        merges[key] = _submit_merge(client, samples, key, records[key], cache_dir)
+    return records, skipped, {s.key: merges[s.key] for s in samples}
 
 
-def _merge(samples, records, cache_dir, client) -> dict[str, SampleSkim]:
-    """One ROOT skim per sample, merged on the cluster from its files' columns (in order)."""
-    keys = [s.key for s in samples]
-    futures = [client.submit(merge_sample, [r.columns for r in records[s.key]], cache_dir, pure=False) for s in samples]
-    return dict(zip(keys, client.gather(futures)))
+def _submit_merge(client, samples, key, records, cache_dir):
+    """One ROOT skim per sample, merged on the cluster from its files' columns (in file order)."""
+    sample = next(s for s in samples if s.key == key)
+    return client.submit(merge_sample, [r.columns for r in _in_file_order(sample, records)], cache_dir, pure=False)
 
 
 def _in_file_order(sample: SampleFiles, records: list[FileRecord]) -> list[FileRecord]:

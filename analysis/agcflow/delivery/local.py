@@ -22,6 +22,7 @@ import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import awkward as ak
 import numpy as np
@@ -29,7 +30,9 @@ import numpy as np
 from agcflow import __version__
 from agcflow.delivery import query as query_module
 from agcflow.delivery import remote as remote_inputs
-from agcflow.delivery.query import EVENT_ID_COLUMNS, OBJECT_COLUMNS, DeliveryQuery, branch_names, preselection_mask
+from agcflow.delivery.query import (
+    EVENT_ID_COLUMNS, OBJECT_COLUMNS, DeliveryQuery, branch_names, flat_columns, preselection_mask, select_events,
+)
 from agcflow.errors import InputFileError
 from agcflow.io import atomic_path, read_json, write_json
 from agcflow.retry import TRANSIENT_ERRORS, RetryBudget, with_retries
@@ -158,7 +161,7 @@ def _read_selected(source: str, tree: str, query: DeliveryQuery, expected: int |
         hint = f"; {remote_inputs.NETWORK_HINT}" if remote else ""
         error = TransientReadError if _is_transient(err, remote) else InputFileError
         raise error(f"{source}: cannot read tree {tree!r} ({type(err).__name__}: {err}){hint}") from err
-    selected = {name: ak.concatenate([p[name] for p in parts]) for name in parts[0]}
+    selected = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
     return selected, n_in, bytes_read
 
 
@@ -198,12 +201,12 @@ def _select_all(events, names: list[str], query: DeliveryQuery, source: str, tre
         parts.append(_select(chunk, query))
     if read != events.num_entries:
         raise InputFileError(f"{source}: read {read} of the {events.num_entries} entries of tree {tree!r} (short read)")
-    return parts or [events.arrays(names, entry_stop=0, how=dict)]
+    return parts or [select_events(flat_columns(events.arrays(names, entry_stop=0, how=dict)), np.zeros(0, bool))]
 
 
-def _select(chunk: dict[str, ak.Array], query: DeliveryQuery) -> dict[str, ak.Array]:
-    mask = preselection_mask(chunk, query)
-    return {name: array[mask] for name, array in chunk.items()}
+def _select(chunk: dict[str, ak.Array], query: DeliveryQuery) -> dict[str, np.ndarray]:
+    flat = flat_columns(chunk)
+    return select_events(flat, preselection_mask(flat, query))
 
 
 def _empty_columns() -> dict[str, np.ndarray]:
@@ -221,11 +224,9 @@ def read_columns(path: str | Path) -> dict[str, np.ndarray]:
         return {name: data[name] for name in data.files}
 
 
-def write_columns(path: Path, columns: dict[str, ak.Array]) -> None:
-    flat = {name: ak.to_numpy(columns[name]) for name in EVENT_ID_COLUMNS}
-    for collection, fields in OBJECT_COLUMNS.items():
-        flat[f"n{collection}"] = ak.to_numpy(ak.num(columns[f"{collection}_{fields[0]}"], axis=1))
-        flat.update({f"{collection}_{f}": ak.to_numpy(ak.flatten(columns[f"{collection}_{f}"])) for f in fields})
+def write_columns(path: Path, columns: dict[str, Any]) -> None:
+    """Write one file's selected events (jagged or flat columns) to the column cache."""
+    flat = flat_columns(columns)
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as handle:
             np.savez(handle, **flat)
