@@ -48,16 +48,20 @@ def tiny_overrides(base: Path) -> dict[str, object]:
 def write_tiny_config(base: Path) -> Path:
     """The analysis config with ``tiny_overrides`` applied, written to ``base/tiny.yaml``
     (for runs that read a config file: Snakemake, the CLI)."""
+    return write_config(base / "tiny.yaml", tiny_overrides(base))
+
+
+def write_config(path: Path, overrides: dict[str, object]) -> Path:
+    """The analysis config with dotted-key ``overrides`` applied, written to ``path``."""
     import yaml
 
     raw = yaml.safe_load(CONFIG.read_text())
-    for dotted, value in tiny_overrides(base).items():
+    for dotted, value in overrides.items():
         node = raw
         *parents, leaf = dotted.split(".")
         for key in parents:
             node = node.setdefault(key, {})
         node[leaf] = value
-    path = base / "tiny.yaml"
     path.write_text(yaml.safe_dump(raw))
     return path
 

@@ -12,7 +12,7 @@ import pytest
 
 from agcflow import config, pipeline
 
-from conftest import CONFIG, TINY_EVENTS, tiny_overrides
+from conftest import CONFIG, TINY_EVENTS, tiny_overrides, write_config
 
 # A quarter of the tiny dataset: 100k events in 18 files, about 1,300 delivered.
 FAULT_EVENTS = {key: n // 4 for key, n in TINY_EVENTS.items()}
@@ -40,18 +40,7 @@ def shared_cache(base: Path) -> dict[str, str]:
 
 def write_fault_config(base: Path, fileset: Path, extra: dict[str, Any] | None = None) -> Path:
     """``fault_overrides`` written into a config file (for Snakemake and the CLI)."""
-    import yaml
-
-    raw = yaml.safe_load(CONFIG.read_text())
-    for dotted, value in fault_overrides(base, fileset, extra).items():
-        node = raw
-        *parents, leaf = dotted.split(".")
-        for key in parents:
-            node = node.setdefault(key, {})
-        node[leaf] = value
-    path = base / "faults.yaml"
-    path.write_text(yaml.safe_dump(raw))
-    return path
+    return write_config(base / "faults.yaml", fault_overrides(base, fileset, extra))
 
 
 def fileset_with(fileset: Path, target: Path, sample: tuple[str, str], files: list[tuple[Path, int]]) -> Path:
