@@ -45,16 +45,17 @@ def facility_benchmark(settings: Settings, output: Path, progress: bool = True) 
 
 
 def _sweep(settings: Settings, progress: bool) -> list[dict[str, Any]]:
-    """Every run of the sweep: per files-per-sample value, worker count and repeat one delivery,
-    then every chunk size processed."""
+    """Every run of the sweep: per repeat, files-per-sample value and worker count one delivery,
+    then every chunk size processed. Repeats are the outer loop, so a burst of other work on the
+    machine spreads over the worker counts instead of hitting one."""
     from tqdm import tqdm
 
     sweep = settings.benchmark
     runs: list[dict[str, Any]] = []
-    outer = list(itertools.product(sweep.files_per_sample, sweep.workers, range(sweep.repeats)))
+    outer = list(itertools.product(range(sweep.repeats), sweep.files_per_sample, sweep.workers))
     with tqdm(total=len(outer) * len(sweep.chunk_sizes), desc="facility sweep", unit="run",
               disable=not progress) as bar:
-        for files, workers, repeat in outer:
+        for repeat, files, workers in outer:
             with _delivery_cache(settings) as cache_dir:
                 manifest, delivered = _deliver(settings, files, workers, cache_dir)
                 for chunk_size in sweep.chunk_sizes:
