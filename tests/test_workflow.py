@@ -34,7 +34,7 @@ def test_snakemake_runs_the_whole_chain_and_resumes(tmp_path):
     results = tmp_path / "results"
     run = snakemake("--profile", "profiles/local", "--cores", "2", "--config", f"agcflow_config={config}")
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    for name in ("histograms/histograms.root", "metrics/processing.json", "workspace/workspace.json",
+    for name in ("histograms/histograms.root", "metrics/processing.json", "workspace/workspace.json", "workspace/bkg_only.json",
                  "fit/fit_results.json", "fit/yields_prefit.json", "fit/yields_postfit.json"):
         assert (results / name).is_file(), name
     for rule in ("generate", "deliver", "process", "workspace", "fit"):

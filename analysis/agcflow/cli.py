@@ -109,19 +109,25 @@ def cached_pass(config_path: Path, overrides: tuple[str, ...], manifest: Path, o
     click.echo(f"cached pass over {result['events']:,} events in {result['wall_s']:.2f} s -> {output}")
 
 
+BKG_ONLY = "bkg_only.json"
+
+
 @cli.command()
 @CONFIG
 @OVERRIDES
 @click.option("--histograms", type=click.Path(path_type=Path), default=Path("results/histograms/histograms.root"), show_default=True)
 @click.option("--output", type=click.Path(path_type=Path), default=Path("results/workspace/workspace.json"), show_default=True)
 def workspace(config_path: Path, overrides: tuple[str, ...], histograms: Path, output: Path) -> None:
-    """Build the HistFactory workspace from the histograms with cabinetry."""
+    """Build the HistFactory workspace from the histograms with cabinetry; beside it,
+    bkg_only.json preserves the same Standard-Model model as the background of
+    reinterpretations (RECAST patches add a signal to it)."""
     from agcflow.stats.workspace import build_workspace, save_workspace
 
     settings = load_settings(config_path, overrides)
     ws = build_workspace(histograms, settings.analysis, settings.fit, output.parent / "templates")
     save_workspace(ws, output)
-    click.echo(f"wrote {output}")
+    save_workspace(ws, output.parent / BKG_ONLY)
+    click.echo(f"wrote {output} and {output.parent / BKG_ONLY}")
 
 
 @cli.command()
@@ -164,7 +170,7 @@ def validate(histograms: Path, reference: Path, max_bin_difference: float) -> No
 @click.option("--signal", "fileset", type=click.Path(path_type=Path), default=None,
               help="The signal's fileset JSON (default: generate it under reinterpret.directory).")
 @click.option("--histograms", type=click.Path(path_type=Path), default=Path("results/histograms/histograms.root"), show_default=True)
-@click.option("--workspace", "workspace_path", type=click.Path(path_type=Path), default=Path("results/workspace/workspace.json"), show_default=True,
+@click.option("--workspace", "workspace_path", type=click.Path(path_type=Path), default=Path("results/workspace") / BKG_ONLY, show_default=True,
               help="The preserved background-only workspace.")
 @click.option("--output-dir", type=click.Path(path_type=Path), default=None, help="Default: results/reinterpret/NAME.")
 def reinterpret(config_path: Path, overrides: tuple[str, ...], name: str, fileset: Path | None, histograms: Path,

@@ -2,13 +2,14 @@ rule workspace:
     input:
         f"{RESULTS}/histograms/histograms.root",
     output:
-        f"{RESULTS}/workspace/workspace.json",
+        workspace=f"{RESULTS}/workspace/workspace.json",
+        bkg_only=f"{RESULTS}/workspace/bkg_only.json",
     log:
         f"{LOGS}/workspace.log",
     params:
         config=AGC_CONFIG,
     shell:
-        "agcflow -v workspace --config {params.config} --histograms {input} --output {output} > {log} 2>&1"
+        "agcflow -v workspace --config {params.config} --histograms {input} --output {output.workspace} > {log} 2>&1"
 
 
 rule fit:

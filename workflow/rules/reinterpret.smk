@@ -6,7 +6,7 @@ SIGNALS = [signal["name"] for signal in CFG.get("reinterpret", {}).get("signals"
 rule reinterpret_signal:
     input:
         histograms=f"{RESULTS}/histograms/histograms.root",
-        workspace=f"{RESULTS}/workspace/workspace.json",
+        workspace=f"{RESULTS}/workspace/bkg_only.json",
     output:
         f"{RESULTS}/reinterpret/{{signal}}/result.json",
     log:
