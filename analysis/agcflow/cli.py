@@ -145,6 +145,8 @@ def fit(config_path: Path, overrides: tuple[str, ...], workspace_path: Path, out
     labels = {region.label: region.axis_label for region in settings.analysis.regions}
     outcome = fit_workspace(load_workspace(workspace_path), settings.fit, output_dir, figures_dir, axis_labels=labels)
     click.echo(f"fit written to {output_dir}: {outcome}")
+    if not outcome.success:  # the record says why; a workflow must not go on with it
+        raise click.exceptions.Exit(1)
 
 
 @cli.command()

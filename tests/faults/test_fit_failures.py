@@ -76,5 +76,6 @@ def test_the_cli_reports_the_failed_fit(tmp_path):
                              str(path), "--output-dir", str(tmp_path / "fit"), "--figures-dir", str(tmp_path / "fig")],
                             cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert "fit failed (numpy on cpu): Optimization failed." in result.stdout + result.stderr
+    assert result.returncode == 1
     record = json.loads((tmp_path / "fit/fit_results.json").read_text())
     assert record["success"] is False and not NUMBERS & record.keys()
