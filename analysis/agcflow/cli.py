@@ -117,17 +117,20 @@ BKG_ONLY = "bkg_only.json"
 @OVERRIDES
 @click.option("--histograms", type=click.Path(path_type=Path), default=Path("results/histograms/histograms.root"), show_default=True)
 @click.option("--output", type=click.Path(path_type=Path), default=Path("results/workspace/workspace.json"), show_default=True)
-def workspace(config_path: Path, overrides: tuple[str, ...], histograms: Path, output: Path) -> None:
-    """Build the HistFactory workspace from the histograms with cabinetry; beside it,
-    bkg_only.json preserves the same Standard-Model model as the background of
-    reinterpretations (RECAST patches add a signal to it)."""
+@click.option("--bkg-only", type=click.Path(path_type=Path), default=None,
+              help=f"Where to preserve the background-only workspace (default: {BKG_ONLY} beside --output).")
+def workspace(config_path: Path, overrides: tuple[str, ...], histograms: Path, output: Path, bkg_only: Path | None) -> None:
+    """Build the HistFactory workspace from the histograms with cabinetry; a copy preserves
+    the same Standard-Model model as the background of reinterpretations (RECAST patches add
+    a signal to it)."""
     from agcflow.stats.workspace import build_workspace, save_workspace
 
     settings = load_settings(config_path, overrides)
     ws = build_workspace(histograms, settings.analysis, settings.fit, output.parent / "templates")
     save_workspace(ws, output)
-    save_workspace(ws, output.parent / BKG_ONLY)
-    click.echo(f"wrote {output} and {output.parent / BKG_ONLY}")
+    bkg_only = bkg_only or output.parent / BKG_ONLY
+    save_workspace(ws, bkg_only)
+    click.echo(f"wrote {output} and {bkg_only}")
 
 
 @cli.command()

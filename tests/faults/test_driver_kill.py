@@ -84,8 +84,9 @@ def test_snakemake_killed_while_processing_reruns_only_processing(fault_fileset,
 
 
 def complete_entries(cache: Path) -> dict[Path, dict]:
-    """Cache entries whose sidecar (written last) exists, with the sidecar's record."""
-    return {path: json.loads(path.read_text()) for path in cache.rglob("*.json")}
+    """Cache entries whose sidecar (written last) exists, with the sidecar's record; a sidecar
+    still being written is a hidden temporary (``.<name>.<random>.tmp.json``), not an entry."""
+    return {path: json.loads(path.read_text()) for path in cache.rglob("*.json") if not path.name.startswith(".")}
 
 
 def test_deliver_killed_leaves_only_complete_cache_entries_and_rerun_reuses_them(fault_fileset, tmp_path, dask_client):
@@ -94,7 +95,7 @@ def test_deliver_killed_leaves_only_complete_cache_entries_and_rerun_reuses_them
              for flag in ("--set", f"{key}={json.dumps(value)}")]
     args = [str(BIN / "agcflow"), "deliver", *flags, "--no-progress", "--output", str(output)]
     proc = start(args, ROOT, tmp_path / "deliver.log")
-    wait_for(lambda: any((tmp_path / "cache").rglob("*.json")), proc, tmp_path / "deliver.log")
+    wait_for(lambda: complete_entries(tmp_path / "cache"), proc, tmp_path / "deliver.log")
     kill_tree(proc)
     entries = complete_entries(tmp_path / "cache")
     files, events = dataset_size(fault_fileset)

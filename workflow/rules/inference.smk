@@ -9,7 +9,8 @@ rule workspace:
     params:
         config=AGC_CONFIG,
     shell:
-        "agcflow -v workspace --config {params.config} --histograms {input} --output {output.workspace} > {log} 2>&1"
+        "agcflow -v workspace --config {params.config} --histograms {input} --output {output.workspace} "
+        "--bkg-only {output.bkg_only} > {log} 2>&1"
 
 
 rule fit:
