@@ -132,3 +132,13 @@ def scan_bench(pallet_path: Path, n_points: int, output: Path, workers: int, add
         f"scan {report['scan_points_per_s']:.2f} points/s, naive {report['naive_points_per_s']:.2f} points/s "
         f"(x{report['speedup']:.1f}); max |dCLs| {report['max_abs_delta_cls']:.2e} -> {output}"
     )
+    for point in report["rechecked_converged"]:
+        converged = point["delta_vs_pyhf_converged"]
+        click.echo(f"  {point['region']}/{point['point']} (CLs_obs {point['CLs_obs']:.4f}): |dCLs| "
+                   f"{point['delta_vs_pyhf_default']:.1e} vs pyhf default, "
+                   + (f"{converged:.1e} vs pyhf with MINUIT converged" if converged is not None
+                      else f"converged pyhf failed ({point['converged_error']})"))
+    if report["rechecked_converged"]:
+        worst = report["max_abs_delta_cls_after_recheck"]
+        click.echo("max |dCLs| with those points against converged pyhf: "
+                   + (f"{worst:.1e}" if worst is not None else "unknown (a converged pyhf fit failed)"))

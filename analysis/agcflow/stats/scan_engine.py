@@ -36,7 +36,7 @@ def evaluate_points(
     use_backend("jax" if engine == "jax" else "numpy", "auto")
     hypotest = _fast_hypotest if engine == "jax" else pyhf_hypotest
     scan = limit_scan if upper_limits else ()
-    return [(p.name, _evaluate(background, p, hypotest, scan)) for p in points]
+    return [(p.name, evaluate_point(background, p, hypotest, scan)) for p in points]
 
 
 def pyhf_hypotest(background: dict[str, Any], patch: list[dict[str, Any]], mu: float = 1.0) -> dict[str, Any]:
@@ -57,7 +57,8 @@ def _fast_hypotest(background: dict[str, Any], patch: list[dict[str, Any]], mu: 
     return hypotest(model_tensors(_patched(background, patch)), mu)
 
 
-def _evaluate(background: dict[str, Any], point: SignalPoint, hypotest: Any, limit_scan: Sequence[float]) -> dict[str, Any]:
+def evaluate_point(background: dict[str, Any], point: SignalPoint, hypotest: Any, limit_scan: Sequence[float] = ()) -> dict[str, Any]:
+    """One point's record with ``hypotest`` (status "failed" and the reason where it fails)."""
     started = time.perf_counter()
     record: dict[str, Any] = {"CLs_obs": None, "CLs_exp": None, "values": list(point.values)}
     try:
