@@ -136,7 +136,7 @@ def scan_bench(pallet_path: Path, n_points: int, output: Path, workers: int, add
         converged = point["delta_vs_pyhf_converged"]
         click.echo(f"  {point['region']}/{point['point']} (CLs_obs {point['CLs_obs']:.4f}): |dCLs| "
                    f"{point['delta_vs_pyhf_default']:.1e} vs pyhf default, "
-                   + (f"{converged:.1e} vs pyhf with MINUIT converged" if converged is not None
+                   + (f"{converged:.1e} vs pyhf with {point['converged_optimizer']}" if converged is not None
                       else f"converged pyhf failed ({point['converged_error']})"))
     if report["rechecked_converged"]:
         worst = report["max_abs_delta_cls_after_recheck"]

@@ -40,7 +40,8 @@ def test_a_disagreeing_point_is_rechecked_against_converged_pyhf():
     fast = {region.name: dict(evaluate_points(region.background, region.points, "jax", False))}
     point = region.points[0].name
     moved = {**fast[region.name][point], "CLs_obs": fast[region.name][point]["CLs_obs"] + 0.01}
-    [record] = scan_bench._recheck([region], fast, {region.name: {point: moved}})
+    naive = {region.name: {point: moved}}
+    [record] = scan_bench._recheck([region], fast, naive, scan_bench._deltas(fast, naive))
     assert record["point"] == point and record["delta_vs_pyhf_default"] == pytest.approx(0.01)
     assert record["converged_optimizer"] is not None, record["converged_error"]
     assert record["delta_vs_pyhf_converged"] < scan_bench.CLS_TOLERANCE

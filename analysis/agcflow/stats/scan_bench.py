@@ -3,8 +3,8 @@ in-process pyhf loop, on the same subset of a pallet, with the largest CLs diffe
 
 Near CLs = 1 pyhf's own optimizer, at its default tolerance, stops before the minimum (its
 CLs moves by up to ~1e-2 with the tolerance), so every point that differs by more than
-``CLS_TOLERANCE`` is recomputed by pyhf with MINUIT converged tightly and both differences
-are recorded: the scan is right when it agrees with the converged pyhf."""
+``CLS_TOLERANCE`` is recomputed by pyhf with a tightly converged optimizer and both
+differences are recorded: the scan is right when it agrees with the converged pyhf."""
 
 from __future__ import annotations
 
@@ -34,6 +34,8 @@ def scan_benchmark(pallet: Path, output: Path, n_points: int, cluster: ClusterSe
     started = time.perf_counter()
     naive = {r.name: dict(evaluate_points(r.background, r.points, "numpy", False)) for r in regions}
     naive_s = time.perf_counter() - started
+    deltas = _deltas(fast.results, naive)
+    rechecked = _recheck(regions, fast.results, naive, deltas)
     report = {
         "pallet": str(pallet),
         "n_points": n_total,
@@ -43,10 +45,11 @@ def scan_benchmark(pallet: Path, output: Path, n_points: int, cluster: ClusterSe
         "scan_points_per_s": n_total / fast.wall_time_s,
         "naive_points_per_s": n_total / naive_s,
         "speedup": naive_s / fast.wall_time_s,
-        "max_abs_delta_cls": _max_delta(fast.results, naive),
+        "max_abs_delta_cls": max(deltas.values(), default=0.0),
+        "rechecked_converged": rechecked,
+        "max_abs_delta_cls_after_recheck": _worst_after_recheck(deltas, rechecked),
         "failed": {"scan": fast.n_failed, "naive": sum(r["status"] == "failed" for v in naive.values() for r in v.values())},
     }
-    report.update(_rechecked_summary(_recheck(regions, fast.results, naive), fast.results, naive))
     write_json(output, report)
     _bar_chart(report, Path(output).with_suffix(".png"))
     log.info("scan benchmark: x%.1f (%.2f vs %.2f points/s)", report["speedup"], report["scan_points_per_s"], report["naive_points_per_s"])
@@ -63,12 +66,10 @@ def _subset(regions: list[Region], n_points: int) -> list[Region]:
     return subset
 
 
-def _max_delta(fast: dict[str, dict[str, Any]], naive: dict[str, dict[str, Any]]) -> float:
-    deltas = [0.0]
-    for region, records in naive.items():
-        for point, reference in records.items():
-            deltas.append(_delta(fast[region][point], reference))
-    return max(deltas)
+def _deltas(fast: dict[str, dict[str, Any]], naive: dict[str, dict[str, Any]]) -> dict[tuple[str, str], float]:
+    """|dCLs| of every (region, point) against the naive loop."""
+    return {(region, point): _delta(fast[region][point], reference)
+            for region, records in naive.items() for point, reference in records.items()}
 
 
 def _delta(mine: dict[str, Any], reference: dict[str, Any]) -> float:
@@ -79,35 +80,34 @@ def _delta(mine: dict[str, Any], reference: dict[str, Any]) -> float:
     return max(abs(a - b) for a, b in pairs)
 
 
-def _recheck(regions: list[Region], fast: dict[str, dict[str, Any]], naive: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+def _recheck(regions: list[Region], fast: dict[str, dict[str, Any]], naive: dict[str, dict[str, Any]],
+             deltas: dict[tuple[str, str], float]) -> list[dict[str, Any]]:
     """The points beyond ``CLS_TOLERANCE`` recomputed by pyhf with a tightly converged
     optimizer: per point its |dCLs| against the default pyhf and against the converged one
-    (None, with the reasons, where no converged optimizer succeeds)."""
+    (None, with the reason, where no converged optimizer succeeds)."""
     rechecked = []
     for region in regions:
         for point in region.points:
-            mine, reference = fast[region.name][point.name], naive[region.name][point.name]
-            if _delta(mine, reference) <= CLS_TOLERANCE:
+            if deltas[region.name, point.name] <= CLS_TOLERANCE:
                 continue
             optimizer, converged = _converged_pyhf(region.background, point)
+            mine = fast[region.name][point.name]
             rechecked.append({"region": region.name, "point": point.name, "CLs_obs": mine["CLs_obs"],
-                              "delta_vs_pyhf_default": _delta(mine, reference), "converged_optimizer": optimizer,
+                              "delta_vs_pyhf_default": deltas[region.name, point.name],
+                              "converged_optimizer": optimizer,
                               "delta_vs_pyhf_converged": _delta(mine, converged) if optimizer else None,
                               "converged_error": converged["error"]})
             log.info("recheck %s/%s: %s", region.name, point.name, rechecked[-1])
     return rechecked
 
 
-def _rechecked_summary(rechecked: list[dict[str, Any]], fast: dict[str, dict[str, Any]],
-                       naive: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """The re-checked points and the largest |dCLs| once each is compared with converged pyhf
-    (None when a re-check found no converged optimizer)."""
-    flagged = {(r["region"], r["point"]) for r in rechecked}
-    within = [_delta(fast[region][point], reference) for region, records in naive.items()
-              for point, reference in records.items() if (region, point) not in flagged]
-    converged = [r["delta_vs_pyhf_converged"] for r in rechecked]
-    worst = None if None in converged else max([0.0, *within, *converged])
-    return {"rechecked_converged": rechecked, "max_abs_delta_cls_after_recheck": worst}
+def _worst_after_recheck(deltas: dict[tuple[str, str], float], rechecked: list[dict[str, Any]]) -> float | None:
+    """The largest |dCLs| once each re-checked point counts against converged pyhf (None when
+    a re-check found no converged optimizer)."""
+    converged = {(r["region"], r["point"]): r["delta_vs_pyhf_converged"] for r in rechecked}
+    if None in converged.values():
+        return None
+    return max({**deltas, **converged}.values(), default=0.0)
 
 
 def _converged_pyhf(background: dict[str, Any], point: Any) -> tuple[str | None, dict[str, Any]]:
