@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 
 import pytest
 
 from agcflow import config, pipeline
-from agcflow.errors import ConfigError
+from agcflow.delivery.local import read_columns
+from agcflow.errors import ConfigError, InputFileError
 from agcflow.histograms import compare, load_root
-from agcflow.optimize.cached import check_within_preselection
+from agcflow.optimize.cached import check_within_preselection, delivered_samples
 
 from conftest import CONFIG, tiny_overrides
 
@@ -71,3 +73,24 @@ def test_a_changed_query_refuses_the_old_cache(delivered, tmp_path):
     with pytest.raises(ConfigError, match="delivered with another query"):
         pipeline.run_cached_pass(settings, delivered / "manifest.json", tmp_path / "x.root", tmp_path / "x.json")
     assert not (tmp_path / "x.root").exists()
+
+
+def test_each_sample_is_read_from_one_merged_column_file(delivered):
+    settings = config.load(CONFIG, tiny_overrides(delivered))
+    manifest = json.loads((delivered / "manifest.json").read_text())
+    samples = delivered_samples(manifest, settings.analysis)
+    assert samples and set(samples) <= set(manifest["samples"])
+    for key, (columns, _) in samples.items():
+        files = [read_columns(f["columns"]) for f in manifest["samples"][key]["files"] if f["nevts_out"] > 0]
+        merged = read_columns(columns)
+        assert len(merged["event"]) == manifest["samples"][key]["skim"]["nevts"] == sum(len(f["event"]) for f in files)
+        assert merged["event"].tolist() == [e for f in files for e in f["event"].tolist()]  # in file order
+
+
+def test_a_manifest_without_merged_columns_asks_for_a_new_delivery(delivered):
+    settings = config.load(CONFIG, tiny_overrides(delivered))
+    manifest = json.loads((delivered / "manifest.json").read_text())
+    for entry in manifest["samples"].values():
+        del entry["skim"]["columns"]
+    with pytest.raises(InputFileError, match="no merged columns .* run `agcflow deliver` again"):
+        delivered_samples(manifest, settings.analysis)

@@ -67,11 +67,13 @@ class FileRecord:
 
 @dataclass(frozen=True)
 class SampleSkim:
-    """One NanoAOD-like ROOT skim holding a whole sample's delivered events."""
+    """One NanoAOD-like ROOT skim holding a whole sample's delivered events, and the same
+    events as flat columns (what cached passes read: one file per sample, not one per input)."""
 
     path: str
     uuid: str  # the ROOT file UUID (hex): processing need not reopen the file to learn it
     nevts: int
+    columns: str = ""
     cached: bool = False
 
 
@@ -119,15 +121,17 @@ def _deliver_once(source: str, tree: str, query: DeliveryQuery, cache_dir: str, 
 
 
 def merge_sample(columns: list[str], cache_dir: str) -> SampleSkim:
-    """Write (or reuse) the ROOT skim of one sample from its files' cached columns; a sample
-    with no delivered file (all skipped) gets an empty skim, for the manifest to show."""
+    """Write (or reuse) the ROOT skim and the merged flat columns of one sample from its files'
+    cached columns; a sample with no delivered file (all skipped) gets an empty skim, for the
+    manifest to show."""
     skim = _cached(cache_dir, _digest(*columns), ".root")
-    sidecar = skim.with_suffix(".json")
-    if sidecar.exists() and skim.exists():
+    sidecar, merged_columns = skim.with_suffix(".json"), skim.with_suffix(".columns.npz")
+    if sidecar.exists() and skim.exists() and merged_columns.exists():
         return SampleSkim(**{**read_json(sidecar), "cached": True})
     parts = [read_columns(path) for path in columns] or [_empty_columns()]
     merged = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
-    record = SampleSkim(str(skim), _write_skim(skim, merged), len(merged["run"]))
+    write_columns(merged_columns, merged)
+    record = SampleSkim(str(skim), _write_skim(skim, merged), len(merged["run"]), str(merged_columns))
     write_json(sidecar, asdict(record))
     return record
 

@@ -1,7 +1,8 @@
 """Cached passes: the analysis re-run on the delivered columns, no ROOT input read.
 
-Reads the flat numpy columns each delivered file left in the cache. They hold every event that passes the loose preselection, so any analysis that
-is at least as tight gives exactly the histograms of a full pass. Looser settings are refused.
+Reads the flat numpy columns the delivery merged per sample. They hold every event that passes
+the loose preselection, so any analysis that is at least as tight gives exactly the histograms
+of a full pass. Looser settings are refused.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 
 from agcflow.config import AnalysisSettings, Preselection, ProcessingSettings
 from agcflow.delivery.local import read_columns
-from agcflow.errors import ConfigError
+from agcflow.errors import ConfigError, InputFileError
 from agcflow.physics import jagged
 from agcflow.physics.analysis import ELECTRON_FIELDS, JET_FIELDS, MUON_FIELDS, ChunkInput
 from agcflow.processing import complete, sample_metadata
@@ -60,12 +61,8 @@ def cached_pass(
     """All histograms from the cached columns, one Dask task per sample."""
     check_within_preselection(analysis, preselection)
     start = time.perf_counter()
-    futures = [
-        client.submit(sample_histograms, [f["columns"] for f in entry["files"] if f["nevts_out"] > 0],
-                      sample_metadata(key, entry, analysis), analysis, processing.seed, pure=False)
-        for key, entry in manifest["samples"].items()
-        if entry["skim"]["nevts"] > 0
-    ]
+    futures = [client.submit(sample_histograms, columns, meta, analysis, processing.seed, pure=False)
+               for columns, meta in delivered_samples(manifest, analysis).values()]
     hists: dict[str, hist.Hist] = {}
     for part in client.gather(futures):
         hists.update(part)
@@ -73,13 +70,26 @@ def cached_pass(
     return complete(hists, manifest, analysis), {"wall_s": wall, "tasks": len(futures)}
 
 
-def sample_histograms(columns: list[str], meta: Mapping[str, Any], analysis: AnalysisSettings, seed: int) -> dict[str, hist.Hist]:
-    """The histograms of one sample from its files' cached flat columns."""
-    return fill_histograms(_chunk([read_columns(path) for path in columns]), meta, analysis, seed)
+def delivered_samples(manifest: Mapping[str, Any], analysis: AnalysisSettings) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Per non-empty delivered sample: its merged column file and its metadata."""
+    samples = {}
+    for key, entry in manifest["samples"].items():
+        if entry["skim"]["nevts"] == 0:
+            continue
+        if not entry["skim"].get("columns"):
+            raise InputFileError(f"the manifest's sample {key!r} has no merged columns (written by an older "
+                                 "agcflow?): run `agcflow deliver` again to refresh the cache")
+        samples[key] = (entry["skim"]["columns"], sample_metadata(key, entry, analysis))
+    return samples
 
 
-def _chunk(parts: list[dict[str, np.ndarray]]) -> ChunkInput:
-    columns = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+def sample_histograms(columns: str, meta: Mapping[str, Any], analysis: AnalysisSettings, seed: int) -> dict[str, hist.Hist]:
+    """The histograms of one sample from its cached flat columns."""
+    return fill_histograms(chunk_input(read_columns(columns)), meta, analysis, seed)
+
+
+def chunk_input(columns: dict[str, np.ndarray]) -> ChunkInput:
+    """The analysis' input from flat delivered columns."""
 
     def collection(name: str, fields: tuple[str, ...]) -> jagged.Flat:
         return jagged.Flat(columns[f"n{name}"].astype(np.int64), {f: columns[f"{name}_{f}"] for f in fields})

@@ -16,9 +16,8 @@ from typing import Any
 from agcflow.config import AnalysisSettings, FitSettings
 from agcflow.errors import AgcflowError
 from agcflow.histograms import save_root
-from agcflow.optimize.cached import sample_histograms
+from agcflow.optimize.cached import delivered_samples, sample_histograms
 from agcflow.processing import complete
-from agcflow.relaxed.columns import delivered_samples
 from agcflow.stats.backend import use_backend
 from agcflow.stats.workspace import asimov_closure_workspace, build_workspace, drop_empty_bins
 
@@ -33,8 +32,8 @@ def expected_uncertainty(
     import cabinetry
 
     hists: dict[str, Any] = {}
-    for paths, meta in delivered_samples(manifest, analysis).values():
-        hists.update(sample_histograms(paths, meta, analysis, seed))
+    for columns, meta in delivered_samples(manifest, analysis).values():
+        hists.update(sample_histograms(columns, meta, analysis, seed))
     root = save_root(complete(hists, dict(manifest), analysis), Path(work_dir) / "histograms.root")
     # bins only a variation populates are empty in the Asimov data: drop them as well
     ws = drop_empty_bins(asimov_closure_workspace(build_workspace(root, analysis, fit, Path(work_dir)), 1.0))

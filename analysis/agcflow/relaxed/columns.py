@@ -22,11 +22,10 @@ import numpy as np
 
 from agcflow.config import AnalysisSettings
 from agcflow.delivery.local import read_columns
-from agcflow.optimize.cached import _chunk
+from agcflow.optimize.cached import chunk_input, delivered_samples
 from agcflow.physics import objects, systematics
 from agcflow.physics.jagged import Flat, count
 from agcflow.physics.observables import _combinations
-from agcflow.processing import sample_metadata
 
 log = logging.getLogger(__name__)
 
@@ -65,21 +64,12 @@ class Events:
     groups: tuple[Group, ...]
 
 
-def delivered_samples(manifest: Mapping[str, Any], analysis: AnalysisSettings) -> dict[str, tuple[list[str], dict[str, Any]]]:
-    """Per non-empty delivered sample: its cached column files and its metadata."""
-    return {
-        key: ([f["columns"] for f in entry["files"] if f["nevts_out"] > 0], sample_metadata(key, entry, analysis))
-        for key, entry in manifest["samples"].items()
-        if entry["skim"]["nevts"] > 0
-    }
-
-
 def load_events(manifest: Mapping[str, Any], analysis: AnalysisSettings, seed: int) -> Events:
     """All delivered samples' events, each jet-pt variation of a nominal sample a group."""
     groups: list[Group] = []
     parts: list[tuple[Flat, float]] = []
-    for key, (paths, meta) in delivered_samples(manifest, analysis).items():
-        chunk = _chunk([read_columns(path) for path in paths])
+    for key, (columns, meta) in delivered_samples(manifest, analysis).items():
+        chunk = chunk_input(read_columns(columns))
         nominal = meta["variation"] == "nominal"
         for name, jets in _jet_variations(chunk, analysis, seed, with_variations=nominal).items():
             groups.append(Group(meta["process"], meta["variation"] if name == "nominal" else name,
