@@ -9,7 +9,7 @@ import pytest
 from agcflow import config
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
+REFERENCE = ROOT / "data" / "reference"  # copies of the shared reference data: data/reference/README.md
 CONFIG = ROOT / "configs" / "ttbar.yaml"
 
 # Small, but large enough that every sample has events in both regions and every variation.

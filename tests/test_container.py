@@ -24,13 +24,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, SHARED
+from conftest import REFERENCE, ROOT
 
 pytestmark = [pytest.mark.container, pytest.mark.slow, pytest.mark.timeout(1800)]
 
 SCRIPT = ROOT / "docker" / "build-local-image.sh"
 TAG = "localhost/agcflow:test"
-PALLET = SHARED / "data" / "sbottom-ins1748602" / "pallet.tar.gz"
+PALLET = REFERENCE / "sbottom-ins1748602" / "pallet.tar.gz"
 REGION = "RegionA"
 PATCHES = ("sbottom_600_180_50", "sbottom_1500_1350_60")
 

@@ -10,7 +10,7 @@ import pytest
 
 from agcflow.histograms import load_root
 
-from conftest import ROOT, tiny_overrides
+from conftest import REFERENCE, ROOT, tiny_overrides
 
 pytestmark = pytest.mark.integration
 
@@ -48,7 +48,7 @@ def chain(tmp_path_factory):
 def test_chain_writes_every_histogram_with_the_agc_names(chain):
     base, _ = chain
     hists = load_root(base / "results/histograms/histograms.root")
-    reference = json.loads((ROOT.parent / "shared/data/agc-reference/histos_all_file_per_process.json").read_text())
+    reference = json.loads((REFERENCE / "agc-reference/histos_all_file_per_process.json").read_text())
     assert set(hists) == set(reference)
     assert hists["4j2b_ttbar"].sum().value > 0
     assert hists["4j1b_pseudodata"].values().sum() == pytest.approx(
@@ -85,9 +85,9 @@ def test_rerun_reuses_the_cache_and_gives_the_same_histograms(chain):
 
 def test_validate_fails_listing_mismatches(chain, tmp_path):
     base, _ = chain
-    ref = json.loads((ROOT.parent / "shared/data/agc-reference/histos_1_file_per_process.json").read_text())
+    ref = json.loads((REFERENCE / "agc-reference/histos_1_file_per_process.json").read_text())
     out = agcflow("validate", "--histograms", str(base / "results/histograms/histograms.root"),
-                  "--reference", str(ROOT.parent / "shared/data/agc-reference/histos_1_file_per_process.json"), check=False)
+                  "--reference", str(REFERENCE / "agc-reference/histos_1_file_per_process.json"), check=False)
     assert out.returncode == 1
     assert "MISMATCH 4j1b_ttbar" in out.stdout
     assert len(out.stdout.splitlines()) == len(ref)

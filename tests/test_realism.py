@@ -10,7 +10,7 @@ import pytest
 from agcflow import config, pipeline
 from agcflow.histograms import from_reference
 
-from conftest import CONFIG, SHARED
+from conftest import CONFIG, REFERENCE
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -43,7 +43,7 @@ def _efficiency(total: float, settings, process: str) -> float:
 @pytest.mark.parametrize("process", CHECKED)
 def test_selection_efficiency_within_30_percent_of_the_agc(default_histograms, process, region):
     settings, hists, _ = default_histograms
-    reference = from_reference(SHARED / "data/agc-reference/histos_all_file_per_process.json")
+    reference = from_reference(REFERENCE / "agc-reference/histos_all_file_per_process.json")
     name = f"{region}_{process}"
     ours = _efficiency(hists[name].values(flow=True).sum(), settings, process)
     theirs = _efficiency(reference[name].values(flow=True).sum(), settings, process)
@@ -53,7 +53,7 @@ def test_selection_efficiency_within_30_percent_of_the_agc(default_histograms, p
 @pytest.mark.parametrize("name", ["4j1b_ttbar", "4j2b_ttbar", "4j1b_wjets"])
 def test_shapes_peak_near_the_agc_peak(default_histograms, name):
     _, hists, _ = default_histograms
-    reference = from_reference(SHARED / "data/agc-reference/histos_all_file_per_process.json")
+    reference = from_reference(REFERENCE / "agc-reference/histos_all_file_per_process.json")
     ours, theirs = hists[name].values(), reference[name].values()
     assert abs(int(np.argmax(ours)) - int(np.argmax(theirs))) <= 2
     # the normalised shapes overlap substantially (1 - half the L1 distance)

@@ -12,7 +12,7 @@ import awkward as ak
 import numpy as np
 import pytest
 import uproot
-from conftest import CONFIG, SHARED
+from conftest import CONFIG, REFERENCE
 
 from agcflow import config
 from agcflow.config import ServiceXSettings
@@ -35,7 +35,7 @@ from agcflow.generate import generate_file
 from agcflow.inputs import InputFile, SampleFiles, load_samples
 from agcflow.io import read_json
 
-AGC_LIST = SHARED / "data/agc-reference/nanoaod_inputs.json"
+AGC_LIST = REFERENCE / "agc-reference/nanoaod_inputs.json"
 TOKEN = "SECRET-TOKEN-do-not-print"
 
 

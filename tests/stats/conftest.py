@@ -15,9 +15,9 @@ from agcflow.histograms import from_reference, save_root
 from agcflow.stats.fit import FitOutcome, fit_workspace
 from agcflow.stats.workspace import build_workspace, cabinetry_config
 
-SHARED = Path(__file__).resolve().parents[3] / "shared"
-REFERENCE_N5 = SHARED / "data" / "agc-reference" / "histos_5_file_per_process.json"
-PALLET = SHARED / "data" / "sbottom-ins1748602" / "pallet.tar.gz"
+REFERENCE = Path(__file__).resolve().parents[2] / "data" / "reference"  # data/reference/README.md
+REFERENCE_N5 = REFERENCE / "agc-reference" / "histos_5_file_per_process.json"
+PALLET = REFERENCE / "sbottom-ins1748602" / "pallet.tar.gz"
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
