@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
+import importlib.metadata
 import os
 import platform
+import subprocess
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from agcflow import __version__
+
+# The packages whose versions decide a result: I/O, processing, statistics and the engine under them.
+KEY_PACKAGES = ("numpy", "awkward", "uproot", "coffea", "dask", "distributed", "hist", "cabinetry", "pyhf",
+                "iminuit", "jax", "snakemake")
 
 
 def digest_files(paths: Iterable[str | os.PathLike[str]]) -> str:
@@ -33,6 +40,8 @@ def block(
     return {
         "package": "agcflow",
         "version": __version__,
+        "git_commit": git_commit(),
+        "packages": package_versions(),
         "config_digest": config_digest,
         "input_digest": input_digest,
         "backend": backend or {},
@@ -42,6 +51,33 @@ def block(
         "python": platform.python_version(),
         "cores": os.cpu_count(),
     }
+
+
+@functools.cache
+def package_versions() -> dict[str, str]:
+    """The installed versions of ``KEY_PACKAGES`` (absent ones are left out)."""
+    versions = {}
+    for name in KEY_PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+@functools.cache
+def git_commit() -> str | None:
+    """The commit of the agcflow source tree (with ``+dirty`` when it has uncommitted changes), or None
+    when the package is not run from a git checkout (an installed wheel, a container image)."""
+    source = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "-C", str(source), "rev-parse", "HEAD"], capture_output=True, text=True,
+                                timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(source), "status", "--porcelain", "--untracked-files=no", "."],
+                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return f"{commit}+dirty" if dirty else commit or None
 
 
 def now() -> dt.datetime:
