@@ -160,11 +160,14 @@ class ClusterSettings:
     worker_env: tuple[tuple[str, str], ...] = (("MALLOC_TRIM_THRESHOLD_", "134217728"),)
     startup_timeout_s: float = 60.0
     # Batch kinds (slurm, htcondor; dask-jobqueue): one worker per job with threads_per_worker cores.
-    queue: str | None = None  # SLURM partition; None: the cluster's default
-    memory: str = "4GB"  # per worker job
-    walltime: str = "01:00:00"  # SLURM
-    disk: str = "4GB"  # HTCondor request_disk
+    # A batch setting left None (or empty) is not passed on, so the site's jobqueue.yaml applies.
+    queue: str | None = None  # SLURM partition
+    account: str | None = None  # SLURM account (#SBATCH -A)
+    memory: str | None = None  # per worker job
+    walltime: str | None = None  # SLURM
+    disk: str | None = None  # HTCondor request_disk
     job_extra_directives: tuple[str, ...] = ()  # "#SBATCH" options / HTCondor "Key = value"
+    job_script_prologue: tuple[str, ...] = ()  # shell lines before the worker starts, after the site's
     minimum_workers: int | None = None  # adapt(minimum, workers); None: minimum = workers
     worker_lifetime: str | None = None  # e.g. "55m", a few minutes below walltime; None: unlimited
     worker_lifetime_stagger: str = "4m"
@@ -175,6 +178,7 @@ class ClusterSettings:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "job_extra_directives", tuple(self.job_extra_directives))
+        object.__setattr__(self, "job_script_prologue", tuple(self.job_script_prologue))
 
     @property
     def n_workers(self) -> int:

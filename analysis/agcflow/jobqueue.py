@@ -69,8 +69,13 @@ def check_submit_command(settings: ClusterSettings) -> BatchSystem:
 
 def job_kwargs(settings: ClusterSettings) -> dict[str, Any]:
     """Keyword arguments of dask-jobqueue's job class (``SLURMJob``/``HTCondorJob``) for ``settings``;
-    the cluster class passes them on to every job it submits."""
-    worker_args: list[str] = []
+    the cluster class passes them on to every job it submits.
+
+    Only what the user set is passed: dask-jobqueue reads the site's ``jobqueue.yaml`` for every
+    value given as None. The lists agcflow must extend (the worker's arguments and the job
+    script's prologue) start from the site's own entries."""
+    site = site_defaults(settings.kind)
+    worker_args = list(site.get("worker-extra-args") or [])
     # --lifetime retires a worker gracefully (its tasks move elsewhere) before the walltime
     # kills it; adapt() then submits a replacement job. --lifetime-restart instead restarts the
     # worker inside the same job (only useful when jobs outlive the lifetime by far).
@@ -80,7 +85,8 @@ def job_kwargs(settings: ClusterSettings) -> dict[str, Any]:
             worker_args.append("--lifetime-restart")
     # The nanny reads its pre-spawn environment from existing variables first: exporting them in
     # the job script is what reaches the worker processes on the batch nodes.
-    prologue = [f"export {key}={_shell_quote(value)}" for key, value in settings.worker_env]
+    prologue = [*(site.get("job-script-prologue") or []), *settings.job_script_prologue,
+                *(f"export {key}={_shell_quote(value)}" for key, value in settings.worker_env)]
     kwargs: dict[str, Any] = {
         "cores": settings.threads_per_worker,
         "processes": 1,
@@ -93,14 +99,39 @@ def job_kwargs(settings: ClusterSettings) -> dict[str, Any]:
         "interface": settings.interface,
     }
     if settings.kind == "slurm":
-        kwargs.update(
-            queue=settings.queue,
-            walltime=settings.walltime,
-            job_extra_directives=list(settings.job_extra_directives),
-        )
+        kwargs.update(queue=settings.queue, account=settings.account, walltime=settings.walltime,
+                      job_extra_directives=list(settings.job_extra_directives) or None)
     else:  # htcondor: submit-file attributes "Key = value"; walltime/queue have no generic form
-        kwargs.update(disk=settings.disk, job_extra_directives=_condor_directives(settings.job_extra_directives))
+        if settings.account:
+            raise BackendError(f"cluster.account = {settings.account!r} applies to SLURM; for HTCondor set "
+                               "cluster.job_extra_directives: ['accounting_group = <group>']")
+        kwargs.update(disk=settings.disk,
+                      job_extra_directives=_condor_directives(settings.job_extra_directives) or None)
+    _require_memory(settings, site)
     return kwargs
+
+
+def site_defaults(kind: str) -> dict[str, Any]:
+    """The site's dask-jobqueue settings for ``kind`` (``jobqueue.<kind>`` of the Dask config:
+    ``~/.config/dask/jobqueue.yaml``, ``/etc/dask/``, ``$DASK_CONFIG``)."""
+    import dask
+    import dask_jobqueue  # noqa: F401  (registers its defaults in the Dask config)
+
+    return dict(dask.config.get(f"jobqueue.{kind}", default={}) or {})
+
+
+def effective(settings: ClusterSettings, key: str) -> Any:
+    """A batch setting as the job will get it: the user's value, else the site's jobqueue.yaml."""
+    value = getattr(settings, key)
+    return value if value is not None else site_defaults(settings.kind).get(key)
+
+
+def _require_memory(settings: ClusterSettings, site: dict[str, Any]) -> None:
+    if settings.memory is None and not site.get("memory"):
+        raise BackendError(
+            f"cluster.memory is unset and the site's Dask config sets no jobqueue.{settings.kind}.memory; "
+            "set cluster.memory (e.g. 4GB per worker job) or add it to jobqueue.yaml"
+        )
 
 
 def _condor_directives(lines: tuple[str, ...]) -> dict[str, str]:
@@ -140,17 +171,18 @@ def _check_lifetime(settings: ClusterSettings) -> None:
     """Warn when workers would be killed by the walltime before ``worker_lifetime`` retires them."""
     from dask.utils import parse_timedelta
 
-    walltime = _walltime_s(settings.walltime) if settings.kind == "slurm" else None
+    walltime_text = effective(settings, "walltime") if settings.kind == "slurm" else None
+    walltime = _walltime_s(str(walltime_text)) if walltime_text else None
     if walltime is None:
         return
     if settings.worker_lifetime is None:
         log.info("cluster.worker_lifetime unset: workers end with their job's walltime %s; set it a few "
-                 "minutes below so that adapt() replaces them gracefully", settings.walltime)
+                 "minutes below so that adapt() replaces them gracefully", walltime_text)
         return
     latest = parse_timedelta(settings.worker_lifetime) + parse_timedelta(settings.worker_lifetime_stagger)
     if latest >= walltime:
         log.warning("cluster.worker_lifetime %s + stagger %s >= walltime %s: SLURM may kill workers with "
-                    "tasks in flight", settings.worker_lifetime, settings.worker_lifetime_stagger, settings.walltime)
+                    "tasks in flight", settings.worker_lifetime, settings.worker_lifetime_stagger, walltime_text)
 
 
 def pool_bounds(settings: ClusterSettings) -> tuple[int, int]:
@@ -193,7 +225,8 @@ def batch_client(settings: ClusterSettings) -> Iterator[Client]:
                     "%s Dask cluster (dask-jobqueue %s): adaptive %d..%d workers x %d threads, memory %s, "
                     "walltime %s, queue %s, worker lifetime %s; allowed-failures = %d",
                     settings.kind, dask_jobqueue.__version__, minimum, maximum, settings.threads_per_worker,
-                    settings.memory, settings.walltime, settings.queue or "(default)",
+                    effective(settings, "memory"), effective(settings, "walltime"),
+                    effective(settings, "queue") or "(default)",
                     settings.worker_lifetime or "unlimited", budget,
                 )
                 yield client
@@ -250,8 +283,8 @@ def _startup_message(settings, system: BatchSystem, cluster, client, wanted: int
         f"  submit command: {system.submit} (found at {shutil.which(system.submit)}); "
         f"jobs submitted: {', '.join(jobs) or 'none'}\n"
         f"  submit/start errors:\n{seen}\n"
-        f"  check: `{system.status}` (pending? wrong queue/partition {settings.queue!r}, memory {settings.memory}, "
-        f"walltime {settings.walltime}?), the job logs in cluster.log_directory = {settings.log_directory!r}, "
+        f"  check: `{system.status}` (pending? wrong queue/partition {effective(settings, 'queue')!r}, "
+        f"memory {effective(settings, 'memory')}, walltime {effective(settings, 'walltime')}?), the job logs in cluster.log_directory = {settings.log_directory!r}, "
         f"that `{system.submit}` works from this shell, and that the batch nodes can reach this host "
         f"(cluster.interface = {settings.interface!r}); raise cluster.startup_timeout_s for a busy queue.\n"
         f"  job script:\n{script}"

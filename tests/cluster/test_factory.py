@@ -75,7 +75,8 @@ def test_htcondor_job_script_carries_the_settings():
     from dask_jobqueue.htcondor import HTCondorJob
 
     settings = ClusterSettings(kind="htcondor", job_extra_directives=('+JobFlavour = "workday"',),
-                               worker_lifetime="55m", worker_lifetime_restart=True, disk="2GB")
+                               worker_lifetime="55m", worker_lifetime_restart=True, disk="2GB",
+                               memory="2GB")
     script = HTCondorJob(scheduler="tcp://127.0.0.1:8786", name="w", **job_kwargs(settings)).job_script()
     assert '+JobFlavour = "workday"' in script
     assert "export MALLOC_TRIM_THRESHOLD_=134217728" in script and "--lifetime-restart" in script
