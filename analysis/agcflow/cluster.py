@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -49,6 +50,7 @@ def _local_client(settings: ClusterSettings) -> Iterator[Client]:
     import dask
     from distributed import Client, LocalCluster
 
+    check_local_size(settings)
     # The nanny's default MALLOC_TRIM_THRESHOLD_=65536 halves coffea's throughput; the
     # worker environment is therefore set explicitly from the configuration.
     environ = {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in settings.worker_env}
@@ -58,14 +60,26 @@ def _local_client(settings: ClusterSettings) -> Iterator[Client]:
             n_workers=settings.n_workers,
             threads_per_worker=settings.threads_per_worker,
             processes=True,
-            dashboard_address=None,
+            dashboard_address=settings.dashboard,  # None: no dashboard (the bare HTTP server stays)
         )
-    with cluster, Client(cluster) as client:
-        client.wait_for_workers(settings.n_workers, timeout=settings.startup_timeout_s)
+    client = Client(cluster)
+    try:
+        try:
+            client.wait_for_workers(settings.n_workers, timeout=settings.startup_timeout_s)
+        except TimeoutError as err:
+            raise ServiceError(
+                f"{len(client.scheduler_info()['workers'])} of {settings.n_workers} local Dask workers started "
+                f"within cluster.startup_timeout_s = {settings.startup_timeout_s} s (load average "
+                f"{os.getloadavg()[0]:.1f} on {usable_cores()} cores); check the machine's load and memory, "
+                "then raise cluster.startup_timeout_s or lower cluster.workers"
+            ) from err
         client.run(_import_stage_modules)
         log.info("local Dask cluster: %d workers x %d threads; allowed-failures = %d",
                  settings.n_workers, settings.threads_per_worker, settings.allowed_failures)
+        log_dashboard(client, settings)
         yield client
+    finally:
+        close_quietly(settings, client, cluster)
 
 
 @contextlib.contextmanager
@@ -79,8 +93,56 @@ def _address_client(settings: ClusterSettings) -> Iterator[Client]:
             f"cannot reach the Dask scheduler at cluster.address = {settings.address!r} "
             f"within {settings.startup_timeout_s} s ({err}); is the scheduler running?"
         ) from err
-    with client:
+    try:
+        log_dashboard(client, settings)
         yield client
+    finally:
+        close_quietly(settings, client)
+
+
+def usable_cores() -> int:
+    """The CPU cores this process may run on (its affinity mask, else the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def check_local_size(settings: ClusterSettings) -> None:
+    """Refuse a local cluster larger than this machine before starting any process."""
+    wanted, cores = settings.n_workers * settings.threads_per_worker, usable_cores()
+    if wanted > cores:
+        raise BackendError(
+            f"cluster.workers = {settings.n_workers} x cluster.threads_per_worker = {settings.threads_per_worker} "
+            f"= {wanted} threads, but this machine gives {cores} cores; use at most {cores} in all "
+            "(cluster.workers: 0 takes one worker per core), or a batch cluster.kind for more"
+        )
+
+
+def log_dashboard(client: Client, settings: ClusterSettings) -> None:
+    """Log the Dask dashboard's link at INFO, as the AGC's notebooks print it (``cluster.dashboard``
+    null: none is served, and the scheduler's bare HTTP server is not announced as one)."""
+    if not settings.dashboard:
+        return
+    try:
+        link = client.dashboard_link
+    except (KeyError, AttributeError):
+        link = None
+    if link:
+        log.info("Dask dashboard: %s", link)
+
+
+def close_quietly(settings: ClusterSettings, *closables) -> None:
+    """Close clients and clusters within ``cluster.shutdown_timeout_s``; a slow or failing
+    shutdown (a busy node's nanny not joining in time) is logged, never raised: the stage's
+    results are already written when this runs."""
+    for closable in closables:
+        try:
+            closable.close(timeout=settings.shutdown_timeout_s)
+        except Exception as err:  # noqa: BLE001  (any failure to close must not fail the finished stage)
+            log.warning("closing the Dask %s failed or took longer than cluster.shutdown_timeout_s = %s s "
+                        "(%s: %s); left to exit with this process", type(closable).__name__,
+                        settings.shutdown_timeout_s, type(err).__name__, err)
 
 
 def _import_stage_modules() -> None:

@@ -159,6 +159,8 @@ class ClusterSettings:
     address: str | None = None
     worker_env: tuple[tuple[str, str], ...] = (("MALLOC_TRIM_THRESHOLD_", "134217728"),)
     startup_timeout_s: float = 60.0
+    shutdown_timeout_s: float = 30.0  # a slower or failing shutdown is logged, never fails the stage
+    dashboard: str | None = ":0"  # the Dask dashboard's address (":0" = a free port); None: off
     # Batch kinds (slurm, htcondor; dask-jobqueue): one worker per job with threads_per_worker cores.
     # A batch setting left None (or empty) is not passed on, so the site's jobqueue.yaml applies.
     queue: str | None = None  # SLURM partition

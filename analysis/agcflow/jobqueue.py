@@ -209,8 +209,9 @@ def batch_client(settings: ClusterSettings) -> Iterator[Client]:
     cluster_class = getattr(dask_jobqueue, system.cluster_class)
     # The scheduler runs here and reads its failure budget when it is created.
     with dask.config.set({"distributed.scheduler.allowed-failures": settings.allowed_failures}):
-        # ":0": a free port for the scheduler's HTTP server, not a clash on a shared login node.
-        cluster = cluster_class(**job_kwargs(settings), scheduler_options={"dashboard_address": ":0"})
+        # ":0" (the default): a free port for the dashboard, not a clash on a shared login node.
+        dashboard = {"dashboard_address": settings.dashboard} if settings.dashboard else {"dashboard": False}
+        cluster = cluster_class(**job_kwargs(settings), scheduler_options=dashboard)
     with cluster, _SubmitErrors() as submit_errors:
         try:
             cluster.adapt(minimum=minimum, maximum=maximum)
@@ -229,6 +230,9 @@ def batch_client(settings: ClusterSettings) -> Iterator[Client]:
                     effective(settings, "queue") or "(default)",
                     settings.worker_lifetime or "unlimited", budget,
                 )
+                from agcflow.cluster import log_dashboard
+
+                log_dashboard(client, settings)
                 yield client
         finally:
             _mark_unsubmitted_failed(cluster)
