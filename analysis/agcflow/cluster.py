@@ -1,8 +1,10 @@
 """The one place that creates Dask clusters and clients.
 
 Kinds: ``local`` (a ``distributed.LocalCluster`` of worker processes), ``address`` (an
-existing scheduler), and the batch systems ``slurm`` and ``htcondor`` (dask-jobqueue's
-``SLURMCluster``/``HTCondorCluster``, one worker per batch job; see :mod:`agcflow.jobqueue`).
+existing scheduler, ``tcp://`` or ``tls://`` with ``cluster.tls``), ``gateway`` (a cluster from a
+dask-gateway server; see :mod:`agcflow.gateway`) and the batch systems ``slurm`` and ``htcondor``
+(dask-jobqueue's ``SLURMCluster``/``HTCondorCluster``, one worker per batch job; see
+:mod:`agcflow.jobqueue`).
 Every kind sets the Dask failure budget ``distributed.scheduler.allowed-failures`` from
 ``cluster.allowed_failures`` where it starts the scheduler.
 """
@@ -23,7 +25,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CLUSTER_KINDS = ("local", "address", "slurm", "htcondor")
+CLUSTER_KINDS = ("local", "address", "slurm", "htcondor", "gateway")
 BATCH_KINDS = ("slurm", "htcondor")
 
 
@@ -35,6 +37,11 @@ def open_client(settings: ClusterSettings) -> Iterator[Client]:
             yield client
     elif settings.kind == "address":
         with _address_client(settings) as client:
+            yield client
+    elif settings.kind == "gateway":
+        from agcflow.gateway import gateway_client
+
+        with gateway_client(settings) as client:
             yield client
     elif settings.kind in BATCH_KINDS:
         from agcflow.jobqueue import batch_client
@@ -87,7 +94,7 @@ def _address_client(settings: ClusterSettings) -> Iterator[Client]:
     from distributed import Client
 
     try:
-        client = Client(settings.address, timeout=f"{settings.startup_timeout_s}s")
+        client = Client(settings.address, timeout=f"{settings.startup_timeout_s}s", security=_security(settings))
     except (OSError, TimeoutError) as err:
         raise ServiceError(
             f"cannot reach the Dask scheduler at cluster.address = {settings.address!r} "
@@ -98,6 +105,22 @@ def _address_client(settings: ClusterSettings) -> Iterator[Client]:
         yield client
     finally:
         close_quietly(settings, client)
+
+
+def _security(settings: ClusterSettings):
+    """TLS client security for a ``tls://`` scheduler address (None for plain TCP)."""
+    if not str(settings.address).startswith("tls://"):
+        return None
+    from distributed.security import Security
+
+    tls = settings.tls
+    for key in ("ca_file", "cert", "key"):
+        path = getattr(tls, key)
+        if not path or not os.path.isfile(path):
+            raise BackendError(f"cluster.tls.{key} = {path!r}: not a file; a tls:// cluster.address needs the "
+                               "CA, certificate and key as PEM files")
+    return Security(tls_ca_file=tls.ca_file, tls_client_cert=tls.cert, tls_client_key=tls.key,
+                    require_encryption=True)
 
 
 def usable_cores() -> int:

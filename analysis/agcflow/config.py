@@ -144,6 +144,28 @@ class ServiceXSettings:
 
 
 @dataclass(frozen=True)
+class GatewaySettings:
+    """A Dask cluster from a dask-gateway server (coffea-casa, the Elastic Analysis Facility, ...).
+    Values left None come from the Dask config's ``gateway.*`` keys, as facilities set them."""
+
+    address: str | None = None  # http(s) URL of the gateway; None: gateway.address
+    proxy_address: str | None = None  # scheduler proxy; None: gateway.proxy-address or the address
+    auth: str | None = None  # basic | kerberos | jupyterhub; None: gateway.auth.type
+    username: str | None = None  # basic auth user (None: the login name)
+    password_env: str = "DASK_GATEWAY_PASSWORD"  # environment variable holding the basic-auth password
+    options: tuple[tuple[str, Any], ...] = ()  # cluster options (worker_cores, image, ...), as the server offers
+
+
+@dataclass(frozen=True)
+class TlsSettings:
+    """Client certificates for a ``tls://`` scheduler address (files in PEM)."""
+
+    ca_file: str | None = None
+    cert: str | None = None
+    key: str | None = None
+
+
+@dataclass(frozen=True)
 class DeliverySettings:
     backend: str = "local"
     cache_dir: Path = Path("cache/delivery")
@@ -175,6 +197,8 @@ class ClusterSettings:
     worker_lifetime_stagger: str = "4m"
     worker_lifetime_restart: bool = False
     allowed_failures: int = 3  # distributed.scheduler.allowed-failures (every kind)
+    gateway: GatewaySettings = GatewaySettings()  # kind: gateway
+    tls: TlsSettings = TlsSettings()  # kind: address with a tls:// scheduler
     log_directory: str | None = None  # batch job logs; None: the batch system's default
     interface: str | None = None  # network interface the workers reach the scheduler on, e.g. ib0
 
@@ -398,6 +422,12 @@ def _build_cluster(raw: dict[str, Any]) -> ClusterSettings:
     values = dict(raw)
     if "worker_env" in values:
         values["worker_env"] = tuple(sorted(values["worker_env"].items()))
+    if "gateway" in values:
+        gateway = dict(values["gateway"])
+        gateway["options"] = tuple(sorted((gateway.get("options") or {}).items()))
+        values["gateway"] = GatewaySettings(**gateway)
+    if "tls" in values:
+        values["tls"] = TlsSettings(**values["tls"])
     return ClusterSettings(**values)
 
 
@@ -480,6 +510,10 @@ def _run_problems(settings: Settings) -> list[str]:
             problems.append(f"{key} = {value!r}: unknown; valid: {', '.join(valid)}")
     if settings.cluster.kind == "address" and not settings.cluster.address:
         problems.append("cluster.address: required when cluster.kind = 'address' (e.g. tcp://host:8786)")
+    tls = settings.cluster.tls
+    if settings.cluster.kind == "address" and str(settings.cluster.address).startswith("tls://") \
+            and not (tls.ca_file and tls.cert and tls.key):
+        problems.append("cluster.tls: a tls:// cluster.address needs cluster.tls.ca_file, cert and key (PEM files)")
     inputs = settings.inputs
     if inputs.source == "fileset" and inputs.fileset is None:
         problems.append("inputs.fileset: required when inputs.source = 'fileset'")
