@@ -6,12 +6,24 @@
 import os
 
 import yaml
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
+
+
+include: "workflow/rules/common.smk"
+
+
+STAGE_SETTINGS = load_package_module("stage_settings.py")  # each stage's settings; their digests
+FIGURE_NAMES = load_package_module("stats/figure_names.py")
 
 AGC_CONFIG = config.get("agcflow_config", "configs/ttbar.yaml")
 with open(AGC_CONFIG) as handle:
     CFG = yaml.safe_load(handle)
 validate(CFG, "configs/schema/config.schema.json")
+UNSAFE_PATHS = STAGE_SETTINGS.path_problems({"agcflow_config": AGC_CONFIG}, ["agcflow_config"])
+UNSAFE_PATHS += STAGE_SETTINGS.path_problems(CFG)
+if UNSAFE_PATHS:  # before any rule is built: paths go into shell commands
+    raise WorkflowError(f"{AGC_CONFIG}: invalid configuration: " + "; ".join(UNSAFE_PATHS))
 
 RESULTS = CFG["outputs"]["results_dir"]
 
@@ -20,13 +32,15 @@ container: config.get("container", "docker://agcflow:0.1.0")
 LOGS = f"{RESULTS}/logs"
 
 
-include: "workflow/rules/common.smk"
 include: "workflow/rules/delivery.smk"
 include: "workflow/rules/processing.smk"
 include: "workflow/rules/inference.smk"
 include: "workflow/rules/benchmark.smk"
 include: "workflow/rules/reinterpret.smk"
 include: "workflow/rules/optimize.smk"
+
+
+report: "workflow/report/workflow.rst"  # snakemake --report report.html: the figures, with captions
 
 
 rule all:

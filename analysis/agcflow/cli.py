@@ -17,6 +17,7 @@ import yaml
 
 from agcflow import config as config_module
 from agcflow.errors import AgcflowError
+from agcflow.io import read_json
 
 log = logging.getLogger("agcflow")
 
@@ -123,11 +124,17 @@ def workspace(config_path: Path, overrides: tuple[str, ...], histograms: Path, o
     """Build the HistFactory workspace from the histograms with cabinetry; a copy preserves
     the same Standard-Model model as the background of reinterpretations (RECAST patches add
     a signal to it)."""
+    from agcflow import provenance
+    from agcflow.histograms import settings_record
+    from agcflow.io import write_json
     from agcflow.stats.workspace import build_workspace, save_workspace
 
     settings = load_settings(config_path, overrides)
+    provenance.check_upstream(settings_record(histograms), settings.stage_record("process"), histograms, "process",
+                              required=False)
     ws = build_workspace(histograms, settings.analysis, settings.fit, output.parent / "templates")
     save_workspace(ws, output)
+    write_json(provenance.settings_sidecar(output), settings.stage_record("workspace"))
     bkg_only = bkg_only or output.parent / BKG_ONLY
     save_workspace(ws, bkg_only)
     click.echo(f"wrote {output} and {bkg_only}")
@@ -141,10 +148,14 @@ def workspace(config_path: Path, overrides: tuple[str, ...], histograms: Path, o
 @click.option("--figures-dir", type=click.Path(path_type=Path), default=Path("results/figures"), show_default=True)
 def fit(config_path: Path, overrides: tuple[str, ...], workspace_path: Path, output_dir: Path, figures_dir: Path) -> None:
     """Maximum-likelihood fit, yields, impacts and figures (backend: fit.backend)."""
+    from agcflow import provenance
     from agcflow.stats.fit import fit_workspace
     from agcflow.stats.workspace import load_workspace
 
     settings = load_settings(config_path, overrides)
+    sidecar = provenance.settings_sidecar(workspace_path)
+    recorded = read_json(sidecar) if sidecar.is_file() else None
+    provenance.check_upstream(recorded, settings.stage_record("workspace"), workspace_path, "workspace", required=False)
     labels = {region.label: region.axis_label for region in settings.analysis.regions}
     outcome = fit_workspace(load_workspace(workspace_path), settings.fit, output_dir, figures_dir, axis_labels=labels)
     click.echo(f"fit written to {output_dir}: {outcome}")
@@ -200,7 +211,6 @@ def reinterpret(config_path: Path, overrides: tuple[str, ...], name: str, filese
 @click.option("--output", type=click.Path(path_type=Path), default=Path("results/reinterpret/limits.png"), show_default=True)
 def limit_plot(results: tuple[Path, ...], output: Path) -> None:
     """Upper limit vs signal mass with expected bands, from reinterpret result.json files."""
-    from agcflow.io import read_json
     from agcflow.reinterpret import plot_limits
 
     click.echo(f"wrote {plot_limits([read_json(path) for path in results], output)}")

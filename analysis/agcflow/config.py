@@ -6,6 +6,7 @@ it needs. Errors name the file, the key path, the offending value and what is al
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -17,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from agcflow import stage_settings
 from agcflow.errors import ConfigError
 
 
@@ -270,6 +272,11 @@ class Settings:
     results_dir: Path
     reinterpret: ReinterpretSettings = field(default_factory=ReinterpretSettings)
     benchmark: BenchmarkSettings = field(default_factory=BenchmarkSettings)
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)  # the validated mapping
+
+    def stage_record(self, stage: str) -> dict[str, Any]:
+        """The settings ``stage``'s results depend on, with their digest (agcflow.stage_settings)."""
+        return stage_settings.record(self.raw, stage)
 
 
 @cache
@@ -284,13 +291,16 @@ def load(path: str | os.PathLike[str], overrides: dict[str, Any] | None = None) 
     source = Path(path)
     raw = _read_yaml(source)
     for dotted, value in (overrides or {}).items():
-        _set_dotted(raw, dotted, value)
+        stage_settings.set_dotted(raw, dotted, value)
     return from_dict(raw, source)
 
 
 def from_dict(raw: dict[str, Any], source: Path = Path("<dict>")) -> Settings:
     """Validate a configuration mapping and build the frozen settings."""
     _validate_schema(raw, source)
+    unsafe = stage_settings.path_problems(raw)
+    if unsafe:
+        raise ConfigError(f"{source}: invalid configuration:\n  " + "\n  ".join(unsafe))
     settings = _build(raw, source)
     _check_semantics(settings, source)
     return settings
@@ -306,14 +316,6 @@ def _read_yaml(source: Path) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: expected a mapping of sections, got {type(raw).__name__}")
     return raw
-
-
-def _set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
-    node = raw
-    *parents, leaf = dotted.split(".")
-    for key in parents:
-        node = node.setdefault(key, {})
-    node[leaf] = value
 
 
 def _validate_schema(raw: dict[str, Any], source: Path) -> None:
@@ -347,6 +349,7 @@ def _build(raw: dict[str, Any], source: Path) -> Settings:
         results_dir=Path(raw["outputs"]["results_dir"]),
         reinterpret=_build_reinterpret(raw.get("reinterpret", {})),
         benchmark=_build_benchmark(raw.get("benchmark", {})),
+        raw=copy.deepcopy(raw),
     )
 
 

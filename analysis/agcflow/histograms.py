@@ -6,16 +6,20 @@ otherwise, plus ``{region}_pseudodata``.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import hist
 import numpy as np
 
 from agcflow.errors import InputFileError
 from agcflow.io import atomic_path, read_json
+
+SETTINGS_OBJECT = "agcflow_settings"  # the TObjString holding the settings the histograms were filled with
 
 
 def histogram_name(region: str, process: str, variation: str = "nominal") -> str:
@@ -29,15 +33,34 @@ def empty_histogram(bins: int, low: float, high: float, label: str = "observable
     return hist.Hist(axis, storage=hist.storage.Weight())
 
 
-def save_root(histograms: Mapping[str, hist.Hist], path: str | os.PathLike[str]) -> Path:
-    """Write histograms as TH1D into one ROOT file, atomically."""
+def save_root(
+    histograms: Mapping[str, hist.Hist], path: str | os.PathLike[str], settings: Mapping[str, Any] | None = None
+) -> Path:
+    """Write histograms as TH1D into one ROOT file, atomically; ``settings`` (the record of the
+    settings they were filled with) as a JSON TObjString named ``SETTINGS_OBJECT``."""
     import uproot
 
     with atomic_path(path) as tmp:
         with uproot.recreate(tmp) as out:
             for name in sorted(histograms):
                 out[name] = histograms[name]
+            if settings is not None:
+                out[SETTINGS_OBJECT] = json.dumps(settings, sort_keys=True)
     return Path(path)
+
+
+def settings_record(path: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The settings record ``save_root`` wrote into a histogram file; None when there is none."""
+    import uproot
+
+    source = Path(path)
+    if not source.is_file():
+        raise InputFileError(f"{source}: histogram file not found")
+    try:
+        with uproot.open(source) as handle:
+            return json.loads(str(handle[SETTINGS_OBJECT])) if SETTINGS_OBJECT in handle else None
+    except (OSError, ValueError) as err:
+        raise InputFileError(f"{source}: not a readable ROOT histogram file ({err})") from err
 
 
 def load_root(path: str | os.PathLike[str]) -> dict[str, hist.Hist]:

@@ -48,6 +48,7 @@ def run_delivery(settings: Settings, output: Path, client=None, progress: bool =
             skip_bad_files=settings.processing.skip_bad_files, progress=progress,
         )
     processing.check_delivered(manifest)
+    manifest[provenance.SETTINGS_KEY] = settings.stage_record("deliver")
     manifest["provenance"] = provenance.block(
         settings.digest, provenance.digest_files([fileset]), started, manifest["wall_s"],
         {"delivery": settings.delivery.backend, "cluster": settings.cluster.kind},
@@ -70,8 +71,9 @@ def run_processing(
         metrics = {"allowed_failures": cluster.allowed_failures(active)}
         hists, run_metrics = processing.run(manifest, settings.analysis, settings.processing, active, progress)
     metrics.update(run_metrics)
-    save_root(hists, histograms)
+    save_root(hists, histograms, settings.stage_record("process"))
     result = _metrics(manifest, metrics, workers, threads)
+    result[provenance.SETTINGS_KEY] = settings.stage_record("process")
     result["provenance"] = provenance.block(
         settings.digest, provenance.digest_files([manifest_path]), started, metrics["wall_s"],
         {"cluster": settings.cluster.kind, "delivery": manifest.get("backend", "local")},
@@ -97,7 +99,7 @@ def run_cached_pass(
         _, cores = cluster.worker_count(active)
         hists, metrics = cached_pass(manifest, settings.analysis, settings.delivery.preselection,
                                      settings.processing, active)
-    save_root(hists, histograms)
+    save_root(hists, histograms, settings.stage_record("process"))
     result = {"events": manifest["events_in"], "events_delivered": manifest["events_out"], "cores": cores,
               **metrics, "provenance": provenance.block(settings.digest, provenance.digest_files([manifest_path]),
                                                         started, metrics["wall_s"], {"cluster": settings.cluster.kind})}
@@ -106,7 +108,8 @@ def run_cached_pass(
 
 
 def _check_query(settings: Settings, manifest: dict[str, Any], manifest_path: Path) -> None:
-    """Results of another delivery query are never reused: the manifest must match the settings."""
+    """Results of another delivery query, or of other delivery settings (inputs, samples, tree,
+    cache), are never reused: the manifest must match the settings."""
     from agcflow.delivery.query import DeliveryQuery
 
     query = DeliveryQuery(settings.delivery.preselection, settings.analysis.cuts).func_adl_text()
@@ -115,6 +118,8 @@ def _check_query(settings: Settings, manifest: dict[str, Any], manifest_path: Pa
             f"{manifest_path}: delivered with another query (lepton definition or delivery.preselection "
             "changed); run `agcflow deliver` again"
         )
+    provenance.check_upstream(manifest.get(provenance.SETTINGS_KEY), settings.stage_record("deliver"),
+                              manifest_path, "deliver")
 
 
 def _metrics(manifest: dict[str, Any], metrics: dict[str, Any], workers: int, threads: int) -> dict[str, Any]:

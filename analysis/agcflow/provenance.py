@@ -6,6 +6,7 @@ import datetime as dt
 import functools
 import hashlib
 import importlib.metadata
+import logging
 import os
 import platform
 import subprocess
@@ -14,6 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from agcflow import __version__
+from agcflow.errors import ConfigError
+from agcflow.stage_settings import changed_keys
+
+log = logging.getLogger(__name__)
+
+# Where a stage's settings record is kept in its JSON results (agcflow.stage_settings.record).
+SETTINGS_KEY = "settings"
 
 # The packages whose versions decide a result: I/O, processing, statistics and the engine under them.
 KEY_PACKAGES = ("numpy", "awkward", "uproot", "coffea", "dask", "distributed", "hist", "cabinetry", "pyhf",
@@ -83,3 +91,31 @@ def git_commit() -> str | None:
 def now() -> dt.datetime:
     """The current time, timezone-aware (UTC)."""
     return dt.datetime.now(dt.timezone.utc)
+
+
+def settings_sidecar(path: str | os.PathLike[str]) -> Path:
+    """Where the settings record of a result that cannot hold one (a pyhf workspace) is kept:
+    ``NAME.settings.json`` beside ``NAME.json``."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.settings.json")
+
+
+def check_upstream(
+    recorded: dict[str, Any] | None, current: dict[str, Any], path: str | os.PathLike[str], command: str,
+    required: bool = True,
+) -> None:
+    """Refuse an upstream result written with other settings than ``current`` (both
+    ``Settings.stage_record``s of the stage that wrote ``path``); ``command`` rewrites it.
+    A result without a record is refused when ``required``, else used with a warning (a file
+    agcflow did not write, e.g. reference histograms)."""
+    stage = current["stage"]
+    if not recorded and not required:
+        log.warning("%s records no %s settings: not checked against the configuration", path, stage)
+        return
+    if not recorded or "digest" not in recorded:
+        raise ConfigError(f"{path}: records no {stage} settings (written by an older agcflow); "
+                          f"rerun `agcflow {command}`")
+    if recorded["digest"] != current["digest"]:
+        changed = changed_keys(recorded.get("settings", {}), current["settings"])
+        raise ConfigError(f"{path} was written with other {stage} settings (changed: {', '.join(changed) or '?'}); "
+                          f"rerun `agcflow {command}`")

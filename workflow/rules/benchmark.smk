@@ -9,16 +9,19 @@ rule benchmark:
 rule benchmark_processing:
     input:
         input_fileset(),
-    output:
+    output:  # the JSON first: the command writes the figure beside it, named after it
         f"{RESULTS}/benchmark/processing.json",
+        report(f"{RESULTS}/benchmark/processing.png", caption="../report/benchmark.rst", category="Benchmark"),
     log:
         f"{LOGS}/benchmark_processing.log",
     params:
         config=AGC_CONFIG,
+        settings=settings_digest("bench_processing"),
+        json=lambda wildcards, output: output[0],
     threads: workflow.cores
     shell:
-        "agcflow -v bench processing --config {params.config} --set cluster.workers={threads} "
-        "--output {output} > {log} 2>&1"
+        "agcflow -v bench processing --config {params.config:q} --set cluster.workers={threads} "
+        "--output {params.json:q} > {log:q} 2>&1"
 
 
 rule benchmark_facility:
@@ -27,13 +30,14 @@ rule benchmark_facility:
     output:  # the JSON first: the command writes the CSV and the plots beside it, named after it
         f"{RESULTS}/benchmark/facility.json",
         f"{RESULTS}/benchmark/facility.csv",
-        f"{RESULTS}/benchmark/facility_workers.png",
-        f"{RESULTS}/benchmark/facility_chunk_size.png",
+        report(f"{RESULTS}/benchmark/facility_workers.png", caption="../report/benchmark.rst", category="Benchmark"),
+        report(f"{RESULTS}/benchmark/facility_chunk_size.png", caption="../report/benchmark.rst", category="Benchmark"),
     log:
         f"{LOGS}/benchmark_facility.log",
     params:
         config=AGC_CONFIG,
+        settings=settings_digest("bench_facility"),
         json=lambda wildcards, output: output[0],
     threads: workflow.cores
     shell:
-        "agcflow -v bench facility --config {params.config} --output {params.json} --no-progress > {log} 2>&1"
+        "agcflow -v bench facility --config {params.config:q} --output {params.json:q} --no-progress > {log:q} 2>&1"

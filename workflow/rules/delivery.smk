@@ -5,9 +5,10 @@ rule generate:
         f"{LOGS}/generate.log",
     params:
         config=AGC_CONFIG,
+        settings=settings_digest("generate"),
     threads: workflow.cores
     shell:
-        "agcflow -v generate --config {params.config} --set cluster.workers={threads} --no-progress > {log} 2>&1"
+        "agcflow -v generate --config {params.config:q} --set cluster.workers={threads} --no-progress > {log:q} 2>&1"
 
 
 rule deliver:
@@ -19,7 +20,8 @@ rule deliver:
         f"{LOGS}/deliver.log",
     params:
         config=AGC_CONFIG,
+        settings=settings_digest("deliver"),
     threads: workflow.cores
     shell:
-        "agcflow -v deliver --config {params.config} --set cluster.workers={threads} "
-        "--output {output} --no-progress > {log} 2>&1"
+        "agcflow -v deliver --config {params.config:q} --set cluster.workers={threads} "
+        "--output {output:q} --no-progress > {log:q} 2>&1"

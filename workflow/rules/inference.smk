@@ -2,15 +2,17 @@ rule workspace:
     input:
         f"{RESULTS}/histograms/histograms.root",
     output:
+        f"{RESULTS}/workspace/workspace.settings.json",  # the settings it was built with (the fit checks them)
         workspace=f"{RESULTS}/workspace/workspace.json",
         bkg_only=f"{RESULTS}/workspace/bkg_only.json",
     log:
         f"{LOGS}/workspace.log",
     params:
         config=AGC_CONFIG,
+        settings=settings_digest("workspace"),
     shell:
-        "agcflow -v workspace --config {params.config} --histograms {input} --output {output.workspace} "
-        "--bkg-only {output.bkg_only} > {log} 2>&1"
+        "agcflow -v workspace --config {params.config:q} --histograms {input:q} --output {output.workspace:q} "
+        "--bkg-only {output.bkg_only:q} > {log:q} 2>&1"
 
 
 rule fit:
@@ -18,12 +20,14 @@ rule fit:
         f"{RESULTS}/workspace/workspace.json",
     output:
         fit_outputs(),
+        [report(figure, caption="../report/fit.rst", category="Fit") for figure in fit_figures()],
     log:
         f"{LOGS}/fit.log",
     params:
         config=AGC_CONFIG,
+        settings=settings_digest("fit"),
         output_dir=lambda wildcards, output: os.path.dirname(output[0]),
         figures_dir=lambda wildcards, output: os.path.join(os.path.dirname(os.path.dirname(output[0])), "figures"),
     shell:
-        "agcflow -v fit --config {params.config} --workspace {input} --output-dir {params.output_dir} "
-        "--figures-dir {params.figures_dir} > {log} 2>&1"
+        "agcflow -v fit --config {params.config:q} --workspace {input:q} --output-dir {params.output_dir:q} "
+        "--figures-dir {params.figures_dir:q} > {log:q} 2>&1"

@@ -3,7 +3,8 @@
 # analysis, both on cached columns delivered with a b-tag preselection loose enough for
 # the whole b-tag range. `--config optimize_jet_pt_points=N optimize_btag_points=M` sets the grid.
 OPTIMIZE_BTAG_RANGE = (0.3, 0.9)
-OPTIMIZE_SET = f"--set delivery.preselection.btag_min={OPTIMIZE_BTAG_RANGE[0]}"
+OPTIMIZE_OVERRIDES = {"delivery.preselection.btag_min": OPTIMIZE_BTAG_RANGE[0]}  # in the settings digests too
+OPTIMIZE_SET = " ".join(f"--set {key}={value}" for key, value in OPTIMIZE_OVERRIDES.items())
 OPTIMIZE_GRID = (
     f"--btag-range {OPTIMIZE_BTAG_RANGE[0]} {OPTIMIZE_BTAG_RANGE[1]} "
     f"--jet-pt-points {config.get('optimize_jet_pt_points', 8)} --btag-points {config.get('optimize_btag_points', 7)}"
@@ -19,11 +20,12 @@ rule optimize_delivery:
         f"{LOGS}/optimize_delivery.log",
     params:
         config=AGC_CONFIG,
+        settings=settings_digest("deliver", OPTIMIZE_OVERRIDES),
         loose=OPTIMIZE_SET,
     threads: workflow.cores
     shell:
-        "agcflow -v deliver --config {params.config} {params.loose} --set cluster.workers={threads} "
-        "--no-progress --output {output} > {log} 2>&1"
+        "agcflow -v deliver --config {params.config:q} {params.loose} --set cluster.workers={threads} "
+        "--no-progress --output {output:q} > {log:q} 2>&1"
 
 
 rule optimize_grid:
@@ -35,13 +37,14 @@ rule optimize_grid:
         f"{LOGS}/optimize_grid.log",
     params:
         config=AGC_CONFIG,
+        settings=settings_digest("optimize", OPTIMIZE_OVERRIDES),
         loose=OPTIMIZE_SET,
         grid=OPTIMIZE_GRID,
         output_dir=lambda wildcards, output: os.path.dirname(output[0]),
     threads: workflow.cores
     shell:
-        "agcflow -v optimize --strategy grid --config {params.config} {params.loose} --set cluster.workers={threads} "
-        "{params.grid} --manifest {input} --output-dir {params.output_dir} > {log} 2>&1"
+        "agcflow -v optimize --strategy grid --config {params.config:q} {params.loose} --set cluster.workers={threads} "
+        "{params.grid} --manifest {input:q} --output-dir {params.output_dir:q} > {log:q} 2>&1"
 
 
 rule optimize:
@@ -50,15 +53,16 @@ rule optimize:
         grid=f"{RESULTS}/optimize/grid.json",
     output:
         f"{RESULTS}/optimize/gradient.json",
-        f"{RESULTS}/optimize/landscape.png",
-        f"{RESULTS}/optimize/objective_vs_iteration.png",
+        report(f"{RESULTS}/optimize/landscape.png", caption="../report/optimize.rst", category="Optimisation"),
+        report(f"{RESULTS}/optimize/objective_vs_iteration.png", caption="../report/optimize.rst", category="Optimisation"),
     log:
         f"{LOGS}/optimize_gradient.log",
     params:
         config=AGC_CONFIG,
+        settings=settings_digest("optimize", OPTIMIZE_OVERRIDES),
         loose=OPTIMIZE_SET,
         grid=OPTIMIZE_GRID,
         output_dir=lambda wildcards, output: os.path.dirname(output[0]),
     shell:
-        "agcflow -v optimize --strategy gradient --config {params.config} {params.loose} "
-        "{params.grid} --manifest {input.manifest} --output-dir {params.output_dir} > {log} 2>&1"
+        "agcflow -v optimize --strategy gradient --config {params.config:q} {params.loose} "
+        "{params.grid} --manifest {input.manifest:q} --output-dir {params.output_dir:q} > {log:q} 2>&1"

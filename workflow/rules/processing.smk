@@ -8,7 +8,8 @@ rule process:
         f"{LOGS}/process.log",
     params:
         config=AGC_CONFIG,
+        settings=settings_digest("process"),
     threads: workflow.cores
     shell:
-        "agcflow -v process --config {params.config} --set cluster.workers={threads} --manifest {input} "
-        "--output {output.histograms} --metrics {output.metrics} --no-progress > {log} 2>&1"
+        "agcflow -v process --config {params.config:q} --set cluster.workers={threads} --manifest {input:q} "
+        "--output {output.histograms:q} --metrics {output.metrics:q} --no-progress > {log:q} 2>&1"

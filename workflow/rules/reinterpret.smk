@@ -13,19 +13,21 @@ rule reinterpret_signal:
         f"{LOGS}/reinterpret_{{signal}}.log",
     params:
         config=AGC_CONFIG,
+        settings=settings_digest("reinterpret"),
         output_dir=lambda wildcards, output: os.path.dirname(output[0]),
     threads: workflow.cores
     shell:
-        "agcflow -v reinterpret --config {params.config} --set cluster.workers={threads} --name {wildcards.signal} "
-        "--histograms {input.histograms} --workspace {input.workspace} --output-dir {params.output_dir} > {log} 2>&1"
+        "agcflow -v reinterpret --config {params.config:q} --set cluster.workers={threads} --name {wildcards.signal:q} "
+        "--histograms {input.histograms:q} --workspace {input.workspace:q} --output-dir {params.output_dir:q} "
+        "> {log:q} 2>&1"
 
 
 rule reinterpret:
     input:
         expand(f"{RESULTS}/reinterpret/{{signal}}/result.json", signal=SIGNALS),
     output:
-        f"{RESULTS}/reinterpret/limits.png",
+        report(f"{RESULTS}/reinterpret/limits.png", caption="../report/reinterpret.rst", category="Reinterpretation"),
     log:
         f"{LOGS}/limit_plot.log",
     shell:
-        "agcflow limit-plot {input} --output {output} > {log} 2>&1"
+        "agcflow limit-plot {input:q} --output {output:q} > {log:q} 2>&1"

@@ -6,16 +6,12 @@ written as PNG and closed.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from agcflow.io import atomic_path
-
-PULLS_PNG = "pulls.png"
-CORRELATION_PNG = "correlation_matrix.png"
-RANKING_PNG = "ranking.png"
+from agcflow.stats.figure_names import CORRELATION_PNG, PULLS_PNG, RANKING_PNG, data_mc_name
 
 
 def data_mc_figures(
@@ -34,7 +30,7 @@ def data_mc_figures(
         prediction, list(data), config=config, save_figure=False, close_figure=False
     )
     return [
-        save_png(entry["figure"], Path(figures_dir) / f"{safe_name(entry['region'])}_{stage}.png")
+        save_png(entry["figure"], Path(figures_dir) / data_mc_name(entry["region"], stage))
         for entry in figures or []
     ]
 
@@ -83,11 +79,6 @@ def save_png(figure: Any, path: Path) -> Path:
     finally:
         plt.close(figure)
     return Path(path)
-
-
-def safe_name(name: str) -> str:
-    """A file-name-safe form of a region name: runs of other characters become ``-``."""
-    return re.sub(r"[^A-Za-z0-9_.]+", "-", name).strip("-")
 
 
 def _use_agg() -> None:
