@@ -15,7 +15,9 @@ rule benchmark_processing:
         f"{LOGS}/benchmark_processing.log",
     params:
         config=AGC_CONFIG,
-    threads: workflow.cores
+    threads: THREADS
+    resources:
+        **rule_resources("benchmark_processing"),
     shell:
         "agcflow -v bench processing --config {params.config} --set cluster.workers={threads} "
         "--output {output} > {log} 2>&1"
@@ -34,6 +36,8 @@ rule benchmark_facility:
     params:
         config=AGC_CONFIG,
         json=lambda wildcards, output: output[0],
-    threads: workflow.cores
+    threads: THREADS
+    resources:
+        **rule_resources("benchmark_facility"),
     shell:
         "agcflow -v bench facility --config {params.config} --output {params.json} --no-progress > {log} 2>&1"

@@ -5,7 +5,9 @@ rule generate:
         f"{LOGS}/generate.log",
     params:
         config=AGC_CONFIG,
-    threads: workflow.cores
+    threads: THREADS
+    resources:
+        **rule_resources("generate"),
     shell:
         "agcflow -v generate --config {params.config} --set cluster.workers={threads} --no-progress > {log} 2>&1"
 
@@ -19,7 +21,9 @@ rule deliver:
         f"{LOGS}/deliver.log",
     params:
         config=AGC_CONFIG,
-    threads: workflow.cores
+    threads: THREADS
+    resources:
+        **rule_resources("deliver"),
     shell:
         "agcflow -v deliver --config {params.config} --set cluster.workers={threads} "
         "--output {output} --no-progress > {log} 2>&1"

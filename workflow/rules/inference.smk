@@ -8,6 +8,8 @@ rule workspace:
         f"{LOGS}/workspace.log",
     params:
         config=AGC_CONFIG,
+    resources:
+        **rule_resources("workspace"),
     shell:
         "agcflow -v workspace --config {params.config} --histograms {input} --output {output.workspace} "
         "--bkg-only {output.bkg_only} > {log} 2>&1"
@@ -24,6 +26,8 @@ rule fit:
         config=AGC_CONFIG,
         output_dir=lambda wildcards, output: os.path.dirname(output[0]),
         figures_dir=lambda wildcards, output: os.path.join(os.path.dirname(os.path.dirname(output[0])), "figures"),
+    resources:
+        **rule_resources("fit"),
     shell:
         "agcflow -v fit --config {params.config} --workspace {input} --output-dir {params.output_dir} "
         "--figures-dir {params.figures_dir} > {log} 2>&1"

@@ -20,7 +20,9 @@ rule optimize_delivery:
     params:
         config=AGC_CONFIG,
         loose=OPTIMIZE_SET,
-    threads: workflow.cores
+    threads: THREADS
+    resources:
+        **rule_resources("optimize_delivery"),
     shell:
         "agcflow -v deliver --config {params.config} {params.loose} --set cluster.workers={threads} "
         "--no-progress --output {output} > {log} 2>&1"
@@ -38,7 +40,9 @@ rule optimize_grid:
         loose=OPTIMIZE_SET,
         grid=OPTIMIZE_GRID,
         output_dir=lambda wildcards, output: os.path.dirname(output[0]),
-    threads: workflow.cores
+    threads: THREADS
+    resources:
+        **rule_resources("optimize_grid"),
     shell:
         "agcflow -v optimize --strategy grid --config {params.config} {params.loose} --set cluster.workers={threads} "
         "{params.grid} --manifest {input} --output-dir {params.output_dir} > {log} 2>&1"

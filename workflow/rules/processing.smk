@@ -8,7 +8,9 @@ rule process:
         f"{LOGS}/process.log",
     params:
         config=AGC_CONFIG,
-    threads: workflow.cores
+    threads: THREADS
+    resources:
+        **rule_resources("process"),
     shell:
         "agcflow -v process --config {params.config} --set cluster.workers={threads} --manifest {input} "
         "--output {output.histograms} --metrics {output.metrics} --no-progress > {log} 2>&1"

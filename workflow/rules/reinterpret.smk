@@ -14,7 +14,9 @@ rule reinterpret_signal:
     params:
         config=AGC_CONFIG,
         output_dir=lambda wildcards, output: os.path.dirname(output[0]),
-    threads: workflow.cores
+    threads: THREADS
+    resources:
+        **rule_resources("reinterpret_signal"),
     shell:
         "agcflow -v reinterpret --config {params.config} --set cluster.workers={threads} --name {wildcards.signal} "
         "--histograms {input.histograms} --workspace {input.workspace} --output-dir {params.output_dir} > {log} 2>&1"
