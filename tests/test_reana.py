@@ -69,6 +69,7 @@ def reana_parameters(**overrides) -> dict:
     return {**parameters, **overrides}
 
 
+@pytest.mark.timeout(1800)  # the whole chain to the fit (about 10 min on a loaded 2-core machine)
 def test_reana_engine_snakemake7_runs_the_workflow_to_the_fit(reana_client, tmp_path):
     config = write_tiny_config(tmp_path)
     parameters = reana_parameters(agcflow_config=str(config), threads=2)

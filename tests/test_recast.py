@@ -82,6 +82,7 @@ def local_steps(catalogue: Path) -> None:
 
 
 @pytest.mark.integration
+@pytest.mark.timeout(1800)  # a Snakemake run for the preserved outputs, then the workflow
 def test_recast_runs_the_default_example_locally(recast_bin, tmp_path):
     """`recast run` (yadage, local backend) on the default example's inputs, with a tiny
     analysis config and its preserved outputs from a Snakemake run."""
