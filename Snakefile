@@ -27,8 +27,11 @@ if UNSAFE_PATHS:  # before any rule is built: paths go into shell commands
 
 RESULTS = CFG["outputs"]["results_dir"]
 
-# Used only when asked for (--software-deployment-method apptainer); see docker/.
-container: config.get("container", "docker://agcflow:0.1.0")
+# The image every rule runs in under REANA, or with --software-deployment-method apptainer:
+# a registry path, best pinned by digest (--config container=REGISTRY/agcflow@sha256:...);
+# README "Container image". "docker://" is added when no scheme is given.
+CONTAINER = config.get("container", "docker.io/agcflow/agcflow:0.1.0")
+container: CONTAINER if "://" in CONTAINER or CONTAINER.endswith(".sif") else f"docker://{CONTAINER}"
 LOGS = f"{RESULTS}/logs"
 
 

@@ -18,7 +18,9 @@ rule benchmark_processing:
         config=AGC_CONFIG,
         settings=settings_digest("bench_processing"),
         json=lambda wildcards, output: output[0],
-    threads: workflow.cores
+    threads: THREADS
+    resources:
+        **rule_resources("benchmark_processing"),
     shell:
         "agcflow -v bench processing --config {params.config:q} --set cluster.workers={threads} "
         "--output {params.json:q} > {log:q} 2>&1"
@@ -38,6 +40,8 @@ rule benchmark_facility:
         config=AGC_CONFIG,
         settings=settings_digest("bench_facility"),
         json=lambda wildcards, output: output[0],
-    threads: workflow.cores
+    threads: THREADS
+    resources:
+        **rule_resources("benchmark_facility"),
     shell:
         "agcflow -v bench facility --config {params.config:q} --output {params.json:q} --no-progress > {log:q} 2>&1"

@@ -1,5 +1,7 @@
-# Paths derived from the analysis config; no physics here.
+# Paths, threads and resources derived from the analysis config and the run; no physics here.
 import importlib.util
+
+from snakemake.exceptions import WorkflowError
 
 
 def load_package_module(relative):
@@ -40,3 +42,47 @@ def settings_digest(stage, overrides=None):
     result-relevant --set `overrides`: the same digest the CLI records. As a rule's params
     value it reruns the rule exactly when one of those settings changes."""
     return STAGE_SETTINGS.digest(CFG, stage, overrides)
+def rule_threads():
+    """Threads (= Dask workers) of the multi-core rules.
+
+    The config value `threads` when given (reana.yaml sets it: REANA's Snakemake 7 engine runs
+    with 1 core, its newer engine with none), else the cores Snakemake was given (`--cores`,
+    the profiles), else 4. Never reads `workflow.cores` unguarded: it raises under Snakemake 8+
+    when no core count was set.
+    """
+    if "threads" in config:
+        return int(config["threads"])
+    try:
+        return workflow.cores
+    except WorkflowError:
+        return 4
+
+
+THREADS = rule_threads()
+
+# Memory (MB: fixed + per thread) and wall time (minutes) of each rule, in one place for every
+# executor: SLURM reads mem_mb and runtime (profiles/slurm), REANA's Kubernetes jobs read
+# kubernetes_memory_limit and kubernetes_job_timeout (seconds). Rules not listed use "default".
+RULE_RESOURCES = {
+    "default": {"fixed_mb": 0, "per_thread_mb": 2000, "runtime": 60},
+    "generate": {"fixed_mb": 0, "per_thread_mb": 1000, "runtime": 30},
+    "deliver": {"fixed_mb": 0, "per_thread_mb": 2000, "runtime": 120},
+    "process": {"fixed_mb": 0, "per_thread_mb": 2500, "runtime": 240},
+    "workspace": {"fixed_mb": 2000, "per_thread_mb": 0, "runtime": 15},
+    "fit": {"fixed_mb": 4000, "per_thread_mb": 0, "runtime": 60},
+}
+
+
+def rule_resources(name):
+    """The `resources:` of rule `name` for SLURM and REANA (Kubernetes), from RULE_RESOURCES."""
+    spec = RULE_RESOURCES.get(name, RULE_RESOURCES["default"])
+
+    def mem_mb(wildcards, threads):
+        return max(1000, spec["fixed_mb"] + spec["per_thread_mb"] * threads)
+
+    return {
+        "mem_mb": mem_mb,
+        "runtime": spec["runtime"],
+        "kubernetes_memory_limit": lambda wildcards, threads: f"{mem_mb(wildcards, threads)}Mi",
+        "kubernetes_job_timeout": spec["runtime"] * 60,
+    }

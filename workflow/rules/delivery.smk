@@ -6,7 +6,9 @@ rule generate:
     params:
         config=AGC_CONFIG,
         settings=settings_digest("generate"),
-    threads: workflow.cores
+    threads: THREADS
+    resources:
+        **rule_resources("generate"),
     shell:
         "agcflow -v generate --config {params.config:q} --set cluster.workers={threads} --no-progress > {log:q} 2>&1"
 
@@ -21,7 +23,9 @@ rule deliver:
     params:
         config=AGC_CONFIG,
         settings=settings_digest("deliver"),
-    threads: workflow.cores
+    threads: THREADS
+    resources:
+        **rule_resources("deliver"),
     shell:
         "agcflow -v deliver --config {params.config:q} --set cluster.workers={threads} "
         "--output {output:q} --no-progress > {log:q} 2>&1"

@@ -10,6 +10,8 @@ rule workspace:
     params:
         config=AGC_CONFIG,
         settings=settings_digest("workspace"),
+    resources:
+        **rule_resources("workspace"),
     shell:
         "agcflow -v workspace --config {params.config:q} --histograms {input:q} --output {output.workspace:q} "
         "--bkg-only {output.bkg_only:q} > {log:q} 2>&1"
@@ -28,6 +30,8 @@ rule fit:
         settings=settings_digest("fit"),
         output_dir=lambda wildcards, output: os.path.dirname(output[0]),
         figures_dir=lambda wildcards, output: os.path.join(os.path.dirname(os.path.dirname(output[0])), "figures"),
+    resources:
+        **rule_resources("fit"),
     shell:
         "agcflow -v fit --config {params.config:q} --workspace {input:q} --output-dir {params.output_dir:q} "
         "--figures-dir {params.figures_dir:q} > {log:q} 2>&1"

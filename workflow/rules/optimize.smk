@@ -22,7 +22,9 @@ rule optimize_delivery:
         config=AGC_CONFIG,
         settings=settings_digest("deliver", OPTIMIZE_OVERRIDES),
         loose=OPTIMIZE_SET,
-    threads: workflow.cores
+    threads: THREADS
+    resources:
+        **rule_resources("optimize_delivery"),
     shell:
         "agcflow -v deliver --config {params.config:q} {params.loose} --set cluster.workers={threads} "
         "--no-progress --output {output:q} > {log:q} 2>&1"
@@ -41,7 +43,9 @@ rule optimize_grid:
         loose=OPTIMIZE_SET,
         grid=OPTIMIZE_GRID,
         output_dir=lambda wildcards, output: os.path.dirname(output[0]),
-    threads: workflow.cores
+    threads: THREADS
+    resources:
+        **rule_resources("optimize_grid"),
     shell:
         "agcflow -v optimize --strategy grid --config {params.config:q} {params.loose} --set cluster.workers={threads} "
         "{params.grid} --manifest {input:q} --output-dir {params.output_dir:q} > {log:q} 2>&1"

@@ -9,7 +9,9 @@ rule process:
     params:
         config=AGC_CONFIG,
         settings=settings_digest("process"),
-    threads: workflow.cores
+    threads: THREADS
+    resources:
+        **rule_resources("process"),
     shell:
         "agcflow -v process --config {params.config:q} --set cluster.workers={threads} --manifest {input:q} "
         "--output {output.histograms:q} --metrics {output.metrics:q} --no-progress > {log:q} 2>&1"

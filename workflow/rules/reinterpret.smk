@@ -15,7 +15,9 @@ rule reinterpret_signal:
         config=AGC_CONFIG,
         settings=settings_digest("reinterpret"),
         output_dir=lambda wildcards, output: os.path.dirname(output[0]),
-    threads: workflow.cores
+    threads: THREADS
+    resources:
+        **rule_resources("reinterpret_signal"),
     shell:
         "agcflow -v reinterpret --config {params.config:q} --set cluster.workers={threads} --name {wildcards.signal:q} "
         "--histograms {input.histograms:q} --workspace {input.workspace:q} --output-dir {params.output_dir:q} "

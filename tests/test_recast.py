@@ -1,0 +1,119 @@
+"""recast/ checked by recast-atlas itself, and its yadage workflow run on a tiny analysis.
+
+recast-atlas and yadage live in their own virtual environment, made once under .cache/
+(PyPI must be reachable the first time). The run swaps the steps' container for packtivity's
+`localproc-env`, so `agcflow` runs from this environment's PATH instead of the image.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import ROOT, tiny_overrides, write_config
+
+pytestmark = pytest.mark.slow
+
+RECAST_PACKAGES = ["recast-atlas==0.4.2", "yadage==0.21.2"]
+ENTRY = "agcflow/ttbar-reinterpretation"
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="module")
+def recast_bin() -> Path:
+    env = ROOT / ".cache" / "recast-venv"
+    recast = env / "bin" / "recast"
+    if not recast.exists():
+        venv.create(env, with_pip=True)
+        install = subprocess.run([str(env / "bin" / "python"), "-m", "pip", "install", "-q", *RECAST_PACKAGES],
+                                 capture_output=True, text=True, timeout=900)
+        assert install.returncode == 0, install.stdout[-2000:] + install.stderr[-2000:]
+    return env / "bin"
+
+
+def recast(bin_dir: Path, catalogue: Path, *args: str, cwd: Path = ROOT, timeout: int = 120):
+    env = {**os.environ, "RECAST_ATLAS_CATALOGUE": str(catalogue),
+           "PATH": f"{bin_dir}{os.pathsep}{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    result = subprocess.run([str(bin_dir / "recast"), *args], cwd=cwd, env=env, capture_output=True, text=True,
+                            timeout=timeout)
+    return result, result.stdout + result.stderr
+
+
+def copy_entry(tmp_path: Path) -> Path:
+    """A copy of recast/ to modify."""
+    return Path(shutil.copytree(ROOT / "recast", tmp_path / "catalogue"))
+
+
+def test_catalogue_entry_is_listed_described_and_valid(recast_bin):
+    catalogue = ROOT / "recast"
+    _, listing = recast(recast_bin, catalogue, "catalogue", "ls")
+    line = next(row for row in listing.splitlines() if row.startswith(ENTRY))
+    assert "default" in line.split(), listing  # `recast run NAME` runs the example "default"
+    _, described = recast(recast_bin, catalogue, "catalogue", "describe", ENTRY)
+    assert f"toplevel     : {catalogue / 'specs'}" in described, described
+    result, checked = recast(recast_bin, catalogue, "catalogue", "check", ENTRY)
+    assert result.returncode == 0 and "Nice job! Everything looks good." in checked, checked
+
+
+def test_catalogue_check_rejects_a_workflow_with_a_missing_step(recast_bin, tmp_path):
+    """The check above can fail: a step reference that does not resolve is reported."""
+    catalogue = copy_entry(tmp_path)
+    workflow = catalogue / "specs" / "workflow.yml"
+    workflow.write_text(workflow.read_text().replace("steps.yml#/limit_plot", "steps.yml#/no_such_step"))
+    _, checked = recast(recast_bin, catalogue, "catalogue", "check", ENTRY)
+    assert "Sadly something is wrong" in checked, checked
+
+
+def local_steps(catalogue: Path) -> None:
+    """Run every step in this environment (packtivity's localproc-env) instead of the image."""
+    steps_file = catalogue / "specs" / "steps.yml"
+    steps = yaml.safe_load(steps_file.read_text())
+    for step in steps.values():
+        step["environment"] = {"environment_type": "localproc-env"}
+    steps_file.write_text(yaml.safe_dump(steps))
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(1800)  # a Snakemake run for the preserved outputs, then the workflow
+def test_recast_runs_the_default_example_locally(recast_bin, tmp_path):
+    """`recast run` (yadage, local backend) on the default example's inputs, with a tiny
+    analysis config and its preserved outputs from a Snakemake run."""
+    base = tmp_path / "analysis"
+    base.mkdir()
+    config = write_config(base / "tiny.yaml", {**tiny_overrides(base), "reinterpret.events": 5000,
+                                                "reinterpret.directory": str(base / "signals")})
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    preserve = subprocess.run([str(BIN / "snakemake"), "workspace", "--profile", "profiles/local", "--cores", "2",
+                               "--config", f"agcflow_config={config}"], cwd=ROOT, env=env, capture_output=True,
+                              text=True, timeout=900)
+    assert preserve.returncode == 0, preserve.stdout[-3000:] + preserve.stderr[-3000:]
+
+    catalogue = copy_entry(tmp_path)
+    local_steps(catalogue)
+    entry = yaml.safe_load((catalogue / "recast.yml").read_text())
+    inputs = entry["example_inputs"]["default"]
+    inputs["initdata"]["config"] = str(config)  # the image's config path -> the tiny one
+    # The default example reads the preserved outputs from ./results; the tiny run wrote them to base/results.
+    run_dir = base
+    inputs_file = tmp_path / "inputs.yml"
+    inputs_file.write_text(yaml.safe_dump(inputs))
+    result, output = recast(recast_bin, catalogue, "run", ENTRY, str(inputs_file), "--backend", "local",
+                            "--tag", "tiny", "--raw", cwd=run_dir, timeout=900)
+    assert result.returncode == 0, output[-4000:]
+
+    workdir = run_dir / "recast-tiny"
+    reported = {item["name"]: item["value"] for item in json.loads(result.stdout.strip().splitlines()[-1])}
+    limits = next(value for name, value in reported.items() if name.startswith("CLs"))
+    assert limits == json.loads((workdir / "reinterpret" / "result.json").read_text())
+    assert 0.0 <= limits["CLs_obs"] <= 1.0 and len(limits["CLs_exp"]) == 5, limits
+    patch = next(value for name, value in reported.items() if name.startswith("JSON patch"))
+    assert any(op["op"] == "add" for op in patch), patch
+    assert (workdir / "limit_plot" / "limits.png").stat().st_size > 0
