@@ -29,6 +29,26 @@ def test_lint_is_clean():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_every_job_rule_declares_its_resources():
+    """No rule falls back to a site default (a 60-minute SLURM job for a 4-hour sweep): each rule
+    that runs a command takes its memory, runtime and CPUs from RULE_RESOURCES, and the dry run
+    shows them on every job of every target."""
+    job_rules = set()
+    for path in sorted((ROOT / "workflow" / "rules").glob("*.smk")):
+        for block in re.split(r"^rule ", path.read_text(), flags=re.MULTILINE)[1:]:
+            name = block.split(":", 1)[0]
+            if "    shell:" in block:
+                job_rules.add(name)
+                assert f'rule_resources("{name}")' in block, f"{path.name}: rule {name} declares no resources"
+    dry = snakemake("-n", "--forceall", "--cores", "2", "all", "optimize", "benchmark", "reinterpret")
+    assert dry.returncode == 0, dry.stdout[-2000:] + dry.stderr[-2000:]
+    jobs = re.findall(r"^rule (\w+):.*?^    resources: (.*?)$", dry.stdout, flags=re.MULTILINE | re.DOTALL)
+    assert {rule for rule, _ in jobs} >= job_rules, dry.stdout[-2000:]
+    for rule, resources in (job for job in jobs if job[0] in job_rules):
+        assert "runtime=" in resources and "mem_mb=" in resources and "kubernetes_memory_limit=" in resources, \
+            (rule, resources)
+
+
 def test_snakemake_runs_the_whole_chain_and_resumes(tmp_path):
     config = write_tiny_config(tmp_path)
     results = tmp_path / "results"

@@ -42,7 +42,8 @@ def test_snakemake_slurm_profile_runs_the_chain(slurm_cluster, tmp_path):
     config = write_tiny_config(tmp_path)
     results, slurm_logs = tmp_path / "results", tmp_path / "slurm-logs"
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
-           "AGCFLOW_SLURM_PARTITION": slurm_cluster.partition}  # not the default partition: must reach sbatch
+           "AGCFLOW_SLURM_PARTITION": slurm_cluster.partition,  # not the default partition: must reach sbatch
+           "AGCFLOW_SLURM_ACCOUNT": "agc-site"}  # the site profile's account, set alone
     command = [
         str(BIN / "snakemake"), "--profile", "profiles/slurm", "--cores", "2",
         "--config", f"agcflow_config={config}",
@@ -78,6 +79,13 @@ def test_snakemake_slurm_profile_runs_the_chain(slurm_cluster, tmp_path):
     queue = _queue(slurm_cluster)
     for job_id in submitted:
         assert re.search(rf"^{job_id} \S+ COMPLETED", queue, flags=re.MULTILINE), queue
+    # the site profile's account and partition reached every job, with the rule's own resources
+    accounts = subprocess.run(["squeue", "--states=all", "-o", "%i %a %P %l"], capture_output=True, text=True,
+                              timeout=20).stdout
+    for job_id, rule in submitted.items():
+        assert re.search(rf"^{job_id} agc-site {slurm_cluster.partition} ", accounts, flags=re.MULTILINE), accounts
+    assert re.search(rf"^{next(j for j, r in submitted.items() if r == 'process')} \S+ \S+ 4:00:00$",
+                     accounts, flags=re.MULTILINE), accounts  # RULE_RESOURCES: process runtime 240 min
     # `--set cluster.workers={threads}` reached the job: the processing ran on --cores 2 workers
     metrics = json.loads((results / "metrics/processing.json").read_text())
     assert metrics["workers"] == 2, metrics

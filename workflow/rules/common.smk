@@ -60,22 +60,32 @@ def rule_threads():
 
 THREADS = rule_threads()
 
-# Memory (MB: fixed + per thread) and wall time (minutes) of each rule, in one place for every
-# executor: SLURM reads mem_mb and runtime (profiles/slurm), REANA's Kubernetes jobs read
-# kubernetes_memory_limit and kubernetes_job_timeout (seconds). Rules not listed use "default".
+# Memory (MB: fixed + per thread) and wall time (minutes) of every rule that runs a job, in one
+# place for every executor: SLURM reads mem_mb, runtime and cpus_per_task (profiles/slurm),
+# REANA's Kubernetes jobs read kubernetes_memory_limit and kubernetes_job_timeout (seconds).
+# Site values (partition, account, QOS) live in the site profile, not here.
 RULE_RESOURCES = {
-    "default": {"fixed_mb": 0, "per_thread_mb": 2000, "runtime": 60},
     "generate": {"fixed_mb": 0, "per_thread_mb": 1000, "runtime": 30},
     "deliver": {"fixed_mb": 0, "per_thread_mb": 2000, "runtime": 120},
     "process": {"fixed_mb": 0, "per_thread_mb": 2500, "runtime": 240},
     "workspace": {"fixed_mb": 2000, "per_thread_mb": 0, "runtime": 15},
     "fit": {"fixed_mb": 4000, "per_thread_mb": 0, "runtime": 60},
+    "benchmark_processing": {"fixed_mb": 0, "per_thread_mb": 2500, "runtime": 60},
+    "benchmark_facility": {"fixed_mb": 0, "per_thread_mb": 2500, "runtime": 240},
+    "optimize_delivery": {"fixed_mb": 0, "per_thread_mb": 2000, "runtime": 120},
+    "optimize_grid": {"fixed_mb": 2000, "per_thread_mb": 2000, "runtime": 240},
+    "optimize": {"fixed_mb": 6000, "per_thread_mb": 0, "runtime": 120},  # relaxed tables in JAX: ~4 GB
+    "reinterpret_signal": {"fixed_mb": 2000, "per_thread_mb": 2000, "runtime": 60},
+    "reinterpret": {"fixed_mb": 1000, "per_thread_mb": 0, "runtime": 10},
 }
 
 
 def rule_resources(name):
     """The `resources:` of rule `name` for SLURM and REANA (Kubernetes), from RULE_RESOURCES."""
-    spec = RULE_RESOURCES.get(name, RULE_RESOURCES["default"])
+    if name not in RULE_RESOURCES:
+        raise WorkflowError(f"{name!r}: no entry in RULE_RESOURCES (workflow/rules/common.smk); "
+                            f"declared: {', '.join(RULE_RESOURCES)}")
+    spec = RULE_RESOURCES[name]
 
     def mem_mb(wildcards, threads):
         return max(1000, spec["fixed_mb"] + spec["per_thread_mb"] * threads)
@@ -83,6 +93,7 @@ def rule_resources(name):
     return {
         "mem_mb": mem_mb,
         "runtime": spec["runtime"],
+        "cpus_per_task": lambda wildcards, threads: threads,
         "kubernetes_memory_limit": lambda wildcards, threads: f"{mem_mb(wildcards, threads)}Mi",
         "kubernetes_job_timeout": spec["runtime"] * 60,
     }

@@ -67,6 +67,8 @@ rule optimize:
         loose=OPTIMIZE_SET,
         grid=OPTIMIZE_GRID,
         output_dir=lambda wildcards, output: os.path.dirname(output[0]),
+    resources:
+        **rule_resources("optimize"),
     shell:
         "agcflow -v optimize --strategy gradient --config {params.config:q} {params.loose} "
         "{params.grid} --manifest {input.manifest:q} --output-dir {params.output_dir:q} > {log:q} 2>&1"

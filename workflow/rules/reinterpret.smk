@@ -31,5 +31,7 @@ rule reinterpret:
         report(f"{RESULTS}/reinterpret/limits.png", caption="../report/reinterpret.rst", category="Reinterpretation"),
     log:
         f"{LOGS}/limit_plot.log",
+    resources:
+        **rule_resources("reinterpret"),
     shell:
         "agcflow limit-plot {input:q} --output {output:q} > {log:q} 2>&1"
