@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import hist
 
 from agcflow.config import AnalysisSettings, ProcessingSettings
+from agcflow.delivery.manifest import check_manifest_serves
 from agcflow.errors import AgcflowError, InputFileError
 from agcflow.histograms import empty_histogram, histogram_name
 from agcflow.physics.weights import sample_weight
@@ -36,8 +37,10 @@ def check_delivered(manifest: dict[str, Any]) -> None:
 
 
 def coffea_fileset(manifest: dict[str, Any], analysis: AnalysisSettings) -> dict[str, dict]:
-    """The coffea fileset of the non-empty sample skims, with each sample's metadata."""
+    """The coffea fileset of the non-empty sample skims, with each sample's metadata; refused
+    when the manifest's preselection is tighter than the analysis."""
     check_delivered(manifest)
+    check_manifest_serves(manifest, analysis)
     return {
         key: {"treename": "Events", "files": [entry["skim"]["path"]], "metadata": sample_metadata(key, entry, analysis)}
         for key, entry in manifest["samples"].items()
