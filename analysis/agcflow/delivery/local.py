@@ -3,7 +3,9 @@
 Each file's selected events are cached as flat numpy columns under a key of the query text,
 the tree, the input file (path, size, mtime) and the code (package version and a digest of the
 delivery modules): any change misses the cache. A sidecar JSON, written last, marks an entry
-complete; a run killed earlier leaves no entry that is used. A sample's columns are then merged
+complete; a run killed earlier leaves no entry that is used. Sidecars name their files relative
+to the cache directory (a moved cache still hits) with their sizes; a hit whose files differ
+(truncated, another event count) is logged and recomputed. A sample's columns are then merged
 into one NanoAOD-like ROOT skim (keyed by its files' keys) for coffea: few, larger chunks
 instead of many tiny ones.
 
