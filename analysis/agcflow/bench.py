@@ -12,6 +12,7 @@ from typing import Any
 from agcflow import cluster, inputs, processing, provenance
 from agcflow.config import Settings
 from agcflow.delivery.backends import deliver
+from agcflow.delivery.manifest import check_serves
 from agcflow.delivery.query import branch_names
 from agcflow.io import atomic_path, write_json
 
@@ -22,6 +23,7 @@ def processing_benchmark(settings: Settings, output: Path) -> dict[str, Any]:
     """Events/s per core of: a read-only pass over the delivered columns (the I/O ceiling),
     the first pass (delivery + processing, all systematics, cold cache), and the same
     coffea processor run directly on the input files (the AGC's way), on one cluster."""
+    check_serves(settings.analysis, settings.delivery.preselection, "the settings")  # before any delivery
     samples = inputs.load_samples(inputs.fileset_path(settings.inputs), settings.analysis, settings.inputs.files_per_sample)
     files = [(f.path, settings.analysis.tree) for s in samples for f in s.files]
     started = provenance.now()
@@ -48,6 +50,7 @@ def processing_benchmark(settings: Settings, output: Path) -> dict[str, Any]:
 def cached_pass_benchmark(settings: Settings, output: Path) -> dict[str, Any]:
     """First pass (cold delivery + processing) vs a cached pass over the delivered columns,
     on one cluster; the cached pass's histograms are checked against the first pass's."""
+    check_serves(settings.analysis, settings.delivery.preselection, "the settings")  # before any delivery
     from agcflow.histograms import compare
     from agcflow.optimize.cached import cached_pass
 
@@ -57,7 +60,7 @@ def cached_pass_benchmark(settings: Settings, output: Path) -> dict[str, Any]:
         manifest, full, timings = _cold_first_pass(settings, samples, client, Path(cache))
         first_pass_s = timings["wall_s"]
         start = time.perf_counter()
-        cached, _ = cached_pass(manifest, settings.analysis, settings.delivery.preselection, settings.processing, client)
+        cached, _ = cached_pass(manifest, settings.analysis, settings.processing, client)
         cached_pass_s = time.perf_counter() - start
     mismatches = compare(cached, full)
     result = {"events": manifest["events_in"], "first_pass_s": first_pass_s, "cached_pass_s": cached_pass_s,

@@ -24,6 +24,7 @@ from typing import Any
 from agcflow import __version__, cluster, inputs, processing, provenance
 from agcflow.config import Settings
 from agcflow.delivery.backends import deliver
+from agcflow.delivery.manifest import check_serves
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ def facility_benchmark(settings: Settings, output: Path, progress: bool = True) 
     from agcflow.bench_report import document, write_outputs
 
     inputs.check_source(settings.inputs)
+    check_serves(settings.analysis, settings.delivery.preselection, "the settings")  # before any delivery
     _warn_unless_fresh_workers(settings)
     started, load = provenance.now(), os.getloadavg()
     runs = [_ordered(settings, run) for run in _sweep(settings, progress)]

@@ -353,9 +353,18 @@ def _build(raw: dict[str, Any], source: Path) -> Settings:
     )
 
 
+def _with_floats(cls: type, **values: Any) -> Any:
+    """``cls(**values)`` with the values of its float fields as floats: ``--set ...=100`` and
+    ``100.0`` in the file are the same cut, and render the same delivery query (its cache key)."""
+    fields = cls.__dataclass_fields__
+    return cls(**{k: float(v) if fields[k].type == "float" and isinstance(v, int) and not isinstance(v, bool) else v
+                  for k, v in values.items()})
+
+
 def _build_analysis(raw: dict[str, Any]) -> AnalysisSettings:
     objects = raw["objects"]
-    cuts = ObjectCuts(
+    cuts = _with_floats(
+        ObjectCuts,
         **{f"electron_{k}": v for k, v in objects["electron"].items()},
         **{f"muon_{k}": v for k, v in objects["muon"].items()},
         **{f"jet_{k}": v for k, v in objects["jet"].items()},
@@ -410,7 +419,7 @@ def _build_delivery(raw: dict[str, Any]) -> DeliverySettings:
     return DeliverySettings(
         backend=raw["backend"],
         cache_dir=Path(raw.get("cache_dir", "cache/delivery")),
-        preselection=Preselection(**raw.get("preselection", {})),
+        preselection=_with_floats(Preselection, **raw.get("preselection", {})),
         servicex=_build_servicex(raw.get("servicex", {})),
     )
 

@@ -13,8 +13,8 @@ from typing import Any
 
 from agcflow import cluster, inputs, processing, provenance
 from agcflow.config import Settings
-from agcflow.errors import ConfigError
 from agcflow.delivery.backends import deliver
+from agcflow.delivery.manifest import check_manifest
 from agcflow.histograms import save_root
 from agcflow.io import check_writable, read_json, write_json
 
@@ -63,7 +63,7 @@ def run_processing(
 ) -> dict[str, Any]:
     """Process the delivered skims; write ``histograms`` (ROOT) and the metrics JSON."""
     manifest = read_json(manifest_path)
-    _check_query(settings, manifest, manifest_path)
+    check_manifest(settings, manifest, manifest_path)
     check_writable(Path(histograms).parent, Path(metrics_path).parent)
     started = provenance.now()
     with _client(settings, client) as active:
@@ -92,34 +92,18 @@ def run_cached_pass(
     from agcflow.optimize.cached import cached_pass
 
     manifest = read_json(manifest_path)
-    _check_query(settings, manifest, manifest_path)
+    check_manifest(settings, manifest, manifest_path)
     check_writable(Path(histograms).parent, Path(metrics_path).parent)
     started = provenance.now()
     with _client(settings, client) as active:
         _, cores = cluster.worker_count(active)
-        hists, metrics = cached_pass(manifest, settings.analysis, settings.delivery.preselection,
-                                     settings.processing, active)
+        hists, metrics = cached_pass(manifest, settings.analysis, settings.processing, active)
     save_root(hists, histograms, settings.stage_record("process"))
     result = {"events": manifest["events_in"], "events_delivered": manifest["events_out"], "cores": cores,
               **metrics, "provenance": provenance.block(settings.digest, provenance.digest_files([manifest_path]),
                                                         started, metrics["wall_s"], {"cluster": settings.cluster.kind})}
     write_json(metrics_path, result)
     return result
-
-
-def _check_query(settings: Settings, manifest: dict[str, Any], manifest_path: Path) -> None:
-    """Results of another delivery query, or of other delivery settings (inputs, samples, tree,
-    cache), are never reused: the manifest must match the settings."""
-    from agcflow.delivery.query import DeliveryQuery
-
-    query = DeliveryQuery(settings.delivery.preselection, settings.analysis.cuts).func_adl_text()
-    if manifest.get("query") != query:
-        raise ConfigError(
-            f"{manifest_path}: delivered with another query (lepton definition or delivery.preselection "
-            "changed); run `agcflow deliver` again"
-        )
-    provenance.check_upstream(manifest.get(provenance.SETTINGS_KEY), settings.stage_record("deliver"),
-                              manifest_path, "deliver")
 
 
 def _metrics(manifest: dict[str, Any], metrics: dict[str, Any], workers: int, threads: int) -> dict[str, Any]:

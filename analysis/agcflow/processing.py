@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import hist
 
 from agcflow.config import AnalysisSettings, ProcessingSettings
+from agcflow.delivery.manifest import check_manifest_serves
 from agcflow.errors import AgcflowError, InputFileError
 from agcflow.histograms import empty_histogram, histogram_name
 from agcflow.physics.weights import sample_weight
@@ -36,8 +37,10 @@ def check_delivered(manifest: dict[str, Any]) -> None:
 
 
 def coffea_fileset(manifest: dict[str, Any], analysis: AnalysisSettings) -> dict[str, dict]:
-    """The coffea fileset of the non-empty sample skims, with each sample's metadata."""
+    """The coffea fileset of the non-empty sample skims, with each sample's metadata; refused
+    when the manifest's preselection is tighter than the analysis."""
     check_delivered(manifest)
+    check_manifest_serves(manifest, analysis)
     return {
         key: {"treename": "Events", "files": [entry["skim"]["path"]], "metadata": sample_metadata(key, entry, analysis)}
         for key, entry in manifest["samples"].items()
@@ -108,6 +111,7 @@ def run_fileset(
     from coffea import processor
     from coffea.nanoevents import NanoAODSchema
 
+    hash_any_file_path()
     runner = processor.Runner(
         executor=processor.DaskExecutor(client=client, status=progress, treereduction=8),
         schema=NanoAODSchema,
@@ -123,11 +127,34 @@ def run_fileset(
         "entries": metrics.get("entries", 0), "processtime_s": metrics.get("processtime", 0.0)}
 
 
+def hash_any_file_path() -> None:
+    """Let coffea hash file paths that are not ASCII (a cache_dir such as ``cache/délivery``).
+
+    coffea keys its per-file metadata by ``FileMeta``, whose hash encodes the dataset, path and
+    tree as ASCII (``coffea.util._hash``): a non-ASCII path raises UnicodeEncodeError before any
+    chunk runs. No other spelling of a local path opens the same file (uproot does not decode a
+    percent-encoded ``file://`` URI), so the hash is given ASCII text instead: non-ASCII
+    characters backslash-escaped, ASCII text unchanged (the same hash as coffea's). Only the
+    driver hashes FileMeta (equality still compares the real paths)."""
+    from coffea.processor import executor
+
+    if getattr(executor.FileMeta.__hash__, "escapes_non_ascii", False):
+        return
+
+    def __hash__(meta) -> int:
+        return executor._hash(tuple(str(part).encode("ascii", "backslashreplace").decode("ascii")
+                                    for part in (meta.dataset, meta.filename, meta.treename)))
+
+    __hash__.escapes_non_ascii = True
+    executor.FileMeta.__hash__ = __hash__
+
+
 def known_file_metadata(manifest: dict[str, Any], fileset: dict[str, dict]) -> dict:
     """coffea's per-file metadata (entries, UUID) from the manifest: no skim is reopened to
     count its entries. Skims without a recorded UUID are left to coffea."""
     from coffea.processor.executor import FileMeta
 
+    hash_any_file_path()
     cache = {}
     for key, entry in fileset.items():
         skim = manifest["samples"][key]["skim"]

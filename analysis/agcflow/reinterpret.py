@@ -20,6 +20,7 @@ import numpy as np
 from agcflow import inputs, processing
 from agcflow.config import AnalysisSettings, Sample, Settings, SignalSettings
 from agcflow.delivery.backends import deliver
+from agcflow.delivery.manifest import check_serves
 from agcflow.errors import AgcflowError
 from agcflow.histograms import load_root, save_root
 from agcflow.io import atomic_path, read_json, write_json
@@ -51,6 +52,7 @@ def with_signal(analysis: AnalysisSettings, signal: SignalSettings) -> AnalysisS
 
 def signal_histograms(settings: Settings, signal: SignalSettings, fileset: Path, client, progress: bool = False) -> dict[str, hist.Hist]:
     """Deliver and process the signal alone; its histograms with the AGC naming."""
+    check_serves(settings.analysis, settings.delivery.preselection, "the settings")  # before any delivery
     sample = inputs.sample_files(read_json(fileset), fileset, signal.name, "nominal")
     manifest = deliver([sample], settings.delivery, settings.analysis.cuts, settings.analysis.tree, client,
                        skip_bad_files=settings.processing.skip_bad_files, progress=progress)

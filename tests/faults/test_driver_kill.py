@@ -100,12 +100,13 @@ def test_deliver_killed_leaves_only_complete_cache_entries_and_rerun_reuses_them
     entries = complete_entries(tmp_path / "cache")
     files, events = dataset_size(fault_fileset)
     assert not output.exists() and 0 < len(entries) < files
-    for sidecar, record in entries.items():
-        assert Path(record["columns"]) == sidecar.with_suffix(".columns.npz")
-        assert len(read_columns(record["columns"])["event"]) == record["nevts_out"]
+    cache = tmp_path / "cache"
+    for sidecar, record in entries.items():  # sidecars name their files relative to the cache directory
+        assert cache / record["columns"] == sidecar.with_suffix(".columns.npz")
+        assert len(read_columns(cache / record["columns"])["event"]) == record["nevts_out"]
     settings = fault_settings(tmp_path, fault_fileset)
     manifest = pipeline.run_delivery(settings, output, client=dask_client, progress=False)
     assert manifest["files_cached"] == len(entries)
     assert manifest["events_in"] == events
     reused = {r["columns"] for s in manifest["samples"].values() for r in s["files"] if r["cached"]}
-    assert reused == {record["columns"] for record in entries.values()}  # no temporary file among them
+    assert reused == {str(cache / record["columns"]) for record in entries.values()}  # no temporary file among them

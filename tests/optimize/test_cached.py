@@ -10,7 +10,8 @@ from agcflow import config, pipeline
 from agcflow.delivery.local import read_columns
 from agcflow.errors import ConfigError, InputFileError
 from agcflow.histograms import compare, load_root
-from agcflow.optimize.cached import check_within_preselection, delivered_samples
+from agcflow.delivery.manifest import check_serves
+from agcflow.optimize.cached import delivered_samples
 
 from conftest import CONFIG, tiny_overrides
 
@@ -65,7 +66,7 @@ def test_changed_values_change_the_histograms(delivered, dask_client, tmp_path):
 def test_settings_beyond_the_loose_bounds_are_refused(changes, message):
     settings = config.load(CONFIG, changes)
     with pytest.raises(ConfigError, match=message):
-        check_within_preselection(settings.analysis, settings.delivery.preselection)
+        check_serves(settings.analysis, settings.delivery.preselection)
 
 
 def test_a_changed_query_refuses_the_old_cache(delivered, tmp_path):

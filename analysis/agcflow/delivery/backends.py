@@ -125,6 +125,7 @@ def _manifest(backend, samples, records, totals, skims, skipped, query, wall_s) 
     return {
         "backend": backend,
         "query": query.func_adl_text(),
+        "preselection": asdict(query.preselection),
         "samples": entries,
         "skipped": skipped,
         "events_in": sum(totals.values()),

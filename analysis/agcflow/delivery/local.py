@@ -3,7 +3,9 @@
 Each file's selected events are cached as flat numpy columns under a key of the query text,
 the tree, the input file (path, size, mtime) and the code (package version and a digest of the
 delivery modules): any change misses the cache. A sidecar JSON, written last, marks an entry
-complete; a run killed earlier leaves no entry that is used. A sample's columns are then merged
+complete; a run killed earlier leaves no entry that is used. Sidecars name their files relative
+to the cache directory (a moved cache still hits) with their sizes; a hit whose files differ
+(truncated, another event count) is logged and recomputed. A sample's columns are then merged
 into one NanoAOD-like ROOT skim (keyed by its files' keys) for coffea: few, larger chunks
 instead of many tiny ones.
 
@@ -20,6 +22,7 @@ import hashlib
 import logging
 import os
 import time
+import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -110,13 +113,15 @@ def _deliver_once(source: str, tree: str, query: DeliveryQuery, cache_dir: str, 
         raise TransientReadError(f"{source}: input file not found")
     columns = _cached(cache_dir, cache_key(source, tree, query), ".columns.npz")
     sidecar = columns.with_suffix("").with_suffix(".json")
-    if sidecar.exists() and columns.exists():
-        return FileRecord(**{**read_json(sidecar), "cached": True})
+    cached = cached_record(FileRecord, sidecar, cache_dir)
+    if cached is not None:
+        _check_count(source, cached.nevts_in, expected)  # a fileset edited since: as on a cold cache
+        return cached
     start = time.perf_counter()
     selected, n_in, bytes_read = _read_selected(source, tree, query, expected)
     write_columns(columns, selected)
     record = FileRecord(source, str(columns), n_in, len(selected["run"]), bytes_read, time.perf_counter() - start)
-    write_json(sidecar, asdict(record))
+    store_record(sidecar, record, cache_dir)
     return record
 
 
@@ -124,16 +129,81 @@ def merge_sample(columns: list[str], cache_dir: str) -> SampleSkim:
     """Write (or reuse) the ROOT skim and the merged flat columns of one sample from its files'
     cached columns; a sample with no delivered file (all skipped) gets an empty skim, for the
     manifest to show."""
-    skim = _cached(cache_dir, _digest(*columns), ".root")
+    skim = _cached(cache_dir, _digest(*(Path(path).name for path in columns)), ".root")  # names: keys of the files
     sidecar, merged_columns = skim.with_suffix(".json"), skim.with_suffix(".columns.npz")
-    if sidecar.exists() and skim.exists() and merged_columns.exists():
-        return SampleSkim(**{**read_json(sidecar), "cached": True})
+    cached = cached_record(SampleSkim, sidecar, cache_dir)
+    if cached is not None:
+        return cached
     parts = [read_columns(path) for path in columns] or [_empty_columns()]
     merged = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
     write_columns(merged_columns, merged)
     record = SampleSkim(str(skim), _write_skim(skim, merged), len(merged["run"]), str(merged_columns))
-    write_json(sidecar, asdict(record))
+    store_record(sidecar, record, cache_dir)
     return record
+
+
+# Per record type: its fields naming files in the cache, and the field counting the events of its columns.
+CACHE_FILES = {FileRecord: ("columns",), SampleSkim: ("path", "columns")}
+EVENT_COUNTS = {FileRecord: "nevts_out", SampleSkim: "nevts"}
+
+
+def store_record(sidecar: Path, record: FileRecord | SampleSkim, cache_dir: str) -> None:
+    """Write the sidecar that completes a cache entry: the record, with its cache files relative to
+    ``cache_dir`` (a moved cache stays valid) and their sizes (checked on a hit)."""
+    data, sizes = asdict(record), {}
+    for name in CACHE_FILES[type(record)]:
+        if data[name]:
+            sizes[name] = os.path.getsize(data[name])
+            data[name] = Path(data[name]).relative_to(cache_dir).as_posix()
+    write_json(sidecar, {**data, "bytes": sizes})
+
+
+def cached_record(kind: type, sidecar: Path, cache_dir: str) -> FileRecord | SampleSkim | None:
+    """The record of a complete, intact cache entry (its files under the current ``cache_dir``),
+    else None: no entry, or a damaged one (a file missing, of another size than recorded or with
+    another event count), which is logged and recomputed. Cheap: no file is read in full."""
+    if not sidecar.exists():
+        return None
+    data = read_json(sidecar)
+    sizes = data.pop("bytes", {})
+    for name in CACHE_FILES[kind]:
+        if data[name]:
+            data[name] = str(Path(cache_dir) / data[name])
+    record = kind(**{**data, "cached": True})
+    problem = _damage(record, sizes)
+    if problem:
+        log.warning("delivery cache entry %s is damaged (%s): recomputing it", sidecar, problem)
+        return None
+    return record
+
+
+def _damage(record: FileRecord | SampleSkim, sizes: dict[str, int]) -> str | None:
+    """What is wrong with a cache entry's files, or None."""
+    kind = type(record)
+    for name in CACHE_FILES[kind]:
+        path = getattr(record, name)
+        if not path:
+            continue
+        if not os.path.exists(path):
+            return f"{path} is missing"
+        if os.path.getsize(path) != sizes.get(name):
+            return f"{path} has {os.path.getsize(path)} bytes, {sizes.get(name)} when written"
+    columns, expected = record.columns, getattr(record, EVENT_COUNTS[kind])
+    if columns and _column_events(columns) != expected:
+        return f"{columns} holds {_column_events(columns)} events, {expected} when written"
+    return None
+
+
+def _column_events(path: str) -> int | None:
+    """The number of events of a column file, from one array header (no data read); None when
+    the file cannot be read."""
+    try:
+        with zipfile.ZipFile(path) as archive, archive.open("run.npy") as member:
+            version = np.lib.format.read_magic(member)
+            header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            return header(member)[0][0]
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+        return None
 
 
 def _cached(cache_dir: str, key: str, suffix: str) -> Path:
@@ -154,7 +224,7 @@ def _read_selected(source: str, tree: str, query: DeliveryQuery, expected: int |
     try:
         with uproot.open(source, timeout=REMOTE_TIMEOUT_S) as handle:
             events = _tree(handle, source, tree)
-            _check_entries(events, source, expected)
+            _check_count(source, events.num_entries, expected)
             names = branch_names()
             bytes_read = sum(events[name].compressed_bytes for name in names)
             parts = _select_all(events, names, query, source, tree)
@@ -189,11 +259,9 @@ def _tree(handle, source: str, tree: str):
     return events
 
 
-def _check_entries(events, source: str, expected: int | None) -> None:
-    if expected is not None and events.num_entries != expected:
-        raise InputFileError(
-            f"{source}: {events.num_entries} entries, but the fileset says {expected} (truncated or wrong file?)"
-        )
+def _check_count(source: str, entries: int, expected: int | None) -> None:
+    if expected is not None and entries != expected:
+        raise InputFileError(f"{source}: {entries} entries, but the fileset says {expected} (truncated or wrong file?)")
 
 
 def _select_all(events, names: list[str], query: DeliveryQuery, source: str, tree: str) -> list[dict[str, ak.Array]]:

@@ -15,7 +15,7 @@ import ast
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -23,12 +23,13 @@ from urllib.parse import urlsplit
 import yaml
 
 from agcflow.config import DeliverySettings, ServiceXSettings
-from agcflow.delivery.local import FileRecord, SampleSkim, write_columns, cache_key, merge_sample
+from agcflow.delivery.local import (
+    FileRecord, SampleSkim, cache_key, cached_record, merge_sample, store_record, write_columns,
+)
 from agcflow.delivery.query import EVENT_ID_COLUMNS, OBJECT_COLUMNS, DeliveryQuery
 from agcflow.delivery.remote import check_reachable
 from agcflow.errors import BackendError, ConfigError, InputFileError, ServiceError
 from agcflow.inputs import SampleFiles
-from agcflow.io import read_json, write_json
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -270,10 +271,9 @@ def convert_delivered(path: str, query: DeliveryQuery, cache_dir: str) -> FileRe
     key = cache_key(path, OUTPUT_TREE, query)
     columns = Path(cache_dir) / key[:2] / f"{key}.columns.npz"
     sidecar = columns.with_suffix("").with_suffix(".json")
-    if sidecar.exists():
-        cached = FileRecord(**{**read_json(sidecar), "cached": True})
-        if cached.nevts_out == 0 or columns.exists():
-            return cached
+    cached = cached_record(FileRecord, sidecar, cache_dir)
+    if cached is not None:
+        return cached
     start = time.perf_counter()
     with uproot.open(path) as handle:
         events = handle[OUTPUT_TREE]
@@ -283,7 +283,7 @@ def convert_delivered(path: str, query: DeliveryQuery, cache_dir: str) -> FileRe
         write_columns(columns, arrays)
     record = FileRecord(path, str(columns) if n_out else "", 0, n_out, Path(path).stat().st_size,
                         time.perf_counter() - start)
-    write_json(sidecar, asdict(record))
+    store_record(sidecar, record, cache_dir)
     return record
 
 

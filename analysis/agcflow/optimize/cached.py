@@ -2,7 +2,7 @@
 
 Reads the flat numpy columns the delivery merged per sample. They hold every event that passes
 the loose preselection, so any analysis that is at least as tight gives exactly the histograms
-of a full pass. Looser settings are refused.
+of a full pass. Looser settings are refused (``delivery.manifest``).
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 import hist
 import numpy as np
 
-from agcflow.config import AnalysisSettings, Preselection, ProcessingSettings
+from agcflow.config import AnalysisSettings, ProcessingSettings
+from agcflow.delivery.manifest import check_manifest_serves
 from agcflow.delivery.local import read_columns
-from agcflow.errors import ConfigError, InputFileError
+from agcflow.errors import InputFileError
 from agcflow.physics import jagged
 from agcflow.physics.analysis import ELECTRON_FIELDS, JET_FIELDS, MUON_FIELDS, ChunkInput
 from agcflow.processing import complete, sample_metadata
@@ -29,37 +30,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def check_within_preselection(analysis: AnalysisSettings, preselection: Preselection) -> None:
-    """Refuse analysis settings looser than the delivered events allow, saying why."""
-    cuts, scale = analysis.cuts, analysis.variations.pt_scale_factor
-    limits = [
-        ("analysis.objects.jet.pt_min", cuts.jet_pt_min / scale, preselection.jet_pt_min,
-         f"jets are delivered above {preselection.jet_pt_min} GeV and the jet energy scale varies pt by x{scale}"),
-        ("analysis.objects.btag_min", cuts.btag_min, preselection.btag_min,
-         f"events are delivered with a b-tag above {preselection.btag_min}"),
-        ("analysis.objects.min_jets", cuts.min_jets, preselection.min_jets,
-         f"events are delivered with >= {preselection.min_jets} jets"),
-        ("analysis.objects.electron.pt_min", cuts.electron_pt_min, preselection.lepton_pt_min,
-         f"leptons are counted above {preselection.lepton_pt_min} GeV"),
-        ("analysis.objects.muon.pt_min", cuts.muon_pt_min, preselection.lepton_pt_min,
-         f"leptons are counted above {preselection.lepton_pt_min} GeV"),
-    ]
-    problems = [f"{key} is looser than the delivery preselection ({why})" for key, value, bound, why in limits
-                if value < bound]
-    if problems:
-        raise ConfigError("the cached columns cannot serve this analysis; deliver again with a looser "
-                          "delivery.preselection: " + "; ".join(problems))
-
-
 def cached_pass(
     manifest: Mapping[str, Any],
     analysis: AnalysisSettings,
-    preselection: Preselection,
     processing: ProcessingSettings,
     client: Client,
 ) -> tuple[dict[str, hist.Hist], dict[str, float]]:
     """All histograms from the cached columns, one Dask task per sample."""
-    check_within_preselection(analysis, preselection)
     start = time.perf_counter()
     futures = [client.submit(sample_histograms, columns, meta, analysis, processing.seed, pure=False)
                for columns, meta in delivered_samples(manifest, analysis).values()]
@@ -71,7 +48,9 @@ def cached_pass(
 
 
 def delivered_samples(manifest: Mapping[str, Any], analysis: AnalysisSettings) -> dict[str, tuple[str, dict[str, Any]]]:
-    """Per non-empty delivered sample: its merged column file and its metadata."""
+    """Per non-empty delivered sample: its merged column file and its metadata; refused when the
+    manifest's preselection is tighter than the analysis."""
+    check_manifest_serves(manifest, analysis)
     samples = {}
     for key, entry in manifest["samples"].items():
         if entry["skim"]["nevts"] == 0:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from agcflow.config import Settings
 from agcflow.errors import AgcflowError
 from agcflow.optimize import hard
-from agcflow.optimize.cached import check_within_preselection
+from agcflow.delivery.manifest import check_serves, recorded_preselection
 from agcflow.optimize.parameters import CutParameter, grid_points, with_cuts
 
 if TYPE_CHECKING:
@@ -28,8 +28,9 @@ def run_grid(
     Points the delivered columns cannot serve are refused before any work starts."""
     points = grid_points(parameters)
     analyses = [with_cuts(settings.analysis, point) for point in points]
-    for analysis in analyses:
-        check_within_preselection(analysis, settings.delivery.preselection)
+    delivered = recorded_preselection(manifest)
+    for point, analysis in zip(points, analyses):
+        check_serves(analysis, delivered, f"the manifest, at grid point {point}")
     with tempfile.TemporaryDirectory(prefix="agcflow-grid-", ignore_cleanup_errors=True) as scratch:
         futures = [
             client.submit(_objective, manifest, analysis, settings.fit, settings.processing.seed,

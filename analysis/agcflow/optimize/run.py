@@ -12,6 +12,7 @@ import numpy as np
 
 from agcflow.cluster import open_client
 from agcflow.config import Settings
+from agcflow.delivery.manifest import check_manifest
 from agcflow.errors import AgcflowError
 from agcflow.io import atomic_path, read_json, write_json
 from agcflow.optimize.gradient import GradientOptions, enable_x64, run_gradient
@@ -33,6 +34,7 @@ def optimize(
 ) -> dict[str, Any]:
     """Run ``strategy``; write its JSON and figures to ``output_dir``; return the record."""
     manifest = read_json(manifest_path)
+    check_manifest(settings, manifest, manifest_path)
     start = time.perf_counter()
     if strategy == "grid":
         with open_client(settings.cluster) as client:

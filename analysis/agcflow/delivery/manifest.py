@@ -1,0 +1,69 @@
+"""Checks every stage that reads a delivery manifest makes before using it: the manifest was
+delivered with the current query, and its preselection kept every event the analysis needs.
+
+(Kept out of ``query.py``: that module's source is part of the cache key.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from agcflow import provenance
+from agcflow.config import AnalysisSettings, Preselection, Settings
+from agcflow.delivery.query import DeliveryQuery
+from agcflow.errors import ConfigError, InputFileError
+
+
+def check_manifest(settings: Settings, manifest: Mapping[str, Any], manifest_path: Path) -> None:
+    """Refuse a manifest of another delivery query (results are never reused across queries),
+    of other delivery settings (inputs, samples, tree, cache), or one whose preselection is
+    tighter than the analysis cuts."""
+    query = DeliveryQuery(settings.delivery.preselection, settings.analysis.cuts).func_adl_text()
+    if manifest.get("query") != query:
+        raise ConfigError(
+            f"{manifest_path}: delivered with another query (lepton definition or delivery.preselection "
+            "changed); run `agcflow deliver` again"
+        )
+    provenance.check_upstream(manifest.get(provenance.SETTINGS_KEY), settings.stage_record("deliver"),
+                              manifest_path, "deliver")
+    check_manifest_serves(manifest, settings.analysis, str(manifest_path))
+
+
+def recorded_preselection(manifest: Mapping[str, Any]) -> Preselection:
+    """The preselection a manifest's events were delivered with (recorded by the delivery)."""
+    if "preselection" not in manifest:
+        raise InputFileError("the manifest records no delivery preselection (written by an older agcflow?): "
+                             "run `agcflow deliver` again (cached files are reused)")
+    return Preselection(**manifest["preselection"])
+
+
+def check_manifest_serves(manifest: Mapping[str, Any], analysis: AnalysisSettings, origin: str = "the manifest") -> None:
+    """``check_serves`` against the preselection recorded in ``manifest``."""
+    check_serves(analysis, recorded_preselection(manifest), origin)
+
+
+def check_serves(analysis: AnalysisSettings, preselection: Preselection, origin: str = "the delivery") -> None:
+    """Refuse an analysis that needs events ``preselection`` did not keep (its histograms would
+    silently lack them), naming each looser cut, both values and what to do. ``origin`` names
+    where the preselection comes from (a manifest, the settings)."""
+    cuts, scale = analysis.cuts, analysis.variations.pt_scale_factor
+    limits = [  # (analysis key, its value, the value compared, preselection field)
+        ("analysis.objects.jet.pt_min", cuts.jet_pt_min, cuts.jet_pt_min / scale, "jet_pt_min"),
+        ("analysis.objects.btag_min", cuts.btag_min, cuts.btag_min, "btag_min"),
+        ("analysis.objects.min_jets", cuts.min_jets, cuts.min_jets, "min_jets"),
+        ("analysis.objects.electron.pt_min", cuts.electron_pt_min, cuts.electron_pt_min, "lepton_pt_min"),
+        ("analysis.objects.muon.pt_min", cuts.muon_pt_min, cuts.muon_pt_min, "lepton_pt_min"),
+    ]
+    problems = []
+    for key, value, compared, field in limits:
+        bound = getattr(preselection, field)
+        if compared < bound:
+            scaled = f" ({compared:.4g} with the x{scale:g} jet energy scale variation)" if compared != value else ""
+            problems.append(f"{key} is looser than the delivery preselection: {value:g}{scaled} < "
+                            f"delivery.preselection.{field} = {bound:g}")
+    if problems:
+        raise ConfigError(f"{origin}: this analysis needs events the delivery preselection drops: " + "; ".join(problems)
+                          + "; deliver again with a delivery.preselection no tighter than the analysis cuts "
+                          "(or tighten the analysis cuts)")
