@@ -117,7 +117,7 @@ def test_the_snakefile_computes_the_cli_digests_without_agcflow(tmp_path):
     script = f"""
 import json, os, sys, types, yaml
 sys.modules["agcflow"] = None  # importing agcflow fails
-space = {{"os": os, "workflow": types.SimpleNamespace(basedir={str(ROOT)!r})}}
+space = {{"os": os, "config": {{}}, "workflow": types.SimpleNamespace(basedir={str(ROOT)!r}, cores=1)}}
 exec(open({str(ROOT / "workflow/rules/common.smk")!r}).read(), space)
 space["STAGE_SETTINGS"] = space["load_package_module"]("stage_settings.py")
 space["CFG"] = yaml.safe_load(open({str(path)!r}))

@@ -26,9 +26,9 @@ def check_manifest(settings: Settings, manifest: Mapping[str, Any], manifest_pat
             f"{manifest_path}: delivered with another query (lepton definition or delivery.preselection "
             "changed); run `agcflow deliver` again"
         )
+    check_manifest_serves(manifest, settings.analysis, str(manifest_path))
     provenance.check_upstream(manifest.get(provenance.SETTINGS_KEY), settings.stage_record("deliver"),
                               manifest_path, "deliver")
-    check_manifest_serves(manifest, settings.analysis, str(manifest_path))
 
 
 def recorded_preselection(manifest: Mapping[str, Any]) -> Preselection:
