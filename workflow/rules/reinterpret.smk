@@ -5,7 +5,6 @@ SIGNALS = [signal["name"] for signal in CFG.get("reinterpret", {}).get("signals"
 
 rule reinterpret_signal:
     input:
-        histograms=f"{RESULTS}/histograms/histograms.root",
         workspace=f"{RESULTS}/workspace/bkg_only.json",
     output:
         f"{RESULTS}/reinterpret/{{signal}}/result.json",
@@ -17,7 +16,7 @@ rule reinterpret_signal:
     threads: workflow.cores
     shell:
         "agcflow -v reinterpret --config {params.config} --set cluster.workers={threads} --name {wildcards.signal} "
-        "--histograms {input.histograms} --workspace {input.workspace} --output-dir {params.output_dir} > {log} 2>&1"
+        "--workspace {input.workspace} --output-dir {params.output_dir} > {log} 2>&1"
 
 
 rule reinterpret:
