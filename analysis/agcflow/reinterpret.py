@@ -70,7 +70,7 @@ def signal_histograms(settings: Settings, signal: SignalSettings, fileset: Path,
 def load_background(path: Path) -> dict[str, Any]:
     """The preserved background-only workspace at ``path``, checked as a pyhf workspace."""
     background = read_json(path)
-    check_workspace(background, str(path))
+    check_workspace(background, str(path), background_only=True)
     return background
 
 
@@ -82,7 +82,7 @@ def signal_patch(
     ``background`` (read from ``source``, named in errors): per channel the signal sample with
     its norm factor ``reinterpret.poi`` (the new POI) and the modifiers cabinetry gives it from
     the configured systematics that apply to it, as it did for the backgrounds."""
-    check_workspace(background, str(source))
+    check_workspace(background, str(source), background_only=True)
     samples = signal_samples(histograms, settings, signal)
     channels = {channel["name"]: i for i, channel in enumerate(background["channels"])}
     observed = {o["name"]: len(o["data"]) for o in background["observations"]}

@@ -223,7 +223,7 @@ def _read_workspace(path: Path) -> dict[str, Any]:
     spec = read_json(path)
     if not isinstance(spec, dict) or not {"channels", "measurements", "observations"} <= set(spec):
         raise InputFileError(f"{path}: not a pyhf workspace (expected channels, measurements, observations)")
-    check_workspace(spec, str(path))
+    check_workspace(spec, str(path), background_only=True)
     return spec
 
 

@@ -246,9 +246,10 @@ def load_workspace(path: Path) -> dict[str, Any]:
     return ws
 
 
-def check_workspace(ws: Any, source: str) -> None:
+def check_workspace(ws: Any, source: str, background_only: bool = False) -> None:
     """Check ``ws`` against pyhf's schema, build its model and match observations to bins;
-    errors name ``source``."""
+    errors name ``source``. A ``background_only`` workspace may name a POI that only its
+    signal patches add."""
     import pyhf
 
     if not isinstance(ws, dict):
@@ -261,7 +262,7 @@ def check_workspace(ws: Any, source: str) -> None:
     )
     try:
         workspace = pyhf.Workspace(ws)
-        model = workspace.model()
+        model = workspace.model(poi_name=None) if background_only else workspace.model()
     except invalid as err:
         raise InputFileError(f"{source}: not a valid pyhf workspace ({err})") from err
     for channel, bins in model.config.channel_nbins.items():
