@@ -118,3 +118,17 @@ def test_invalid_background_in_archive_names_the_archive_member(extracted_pallet
     with pytest.raises(InputFileError) as err:
         load_pallet(archive)
     assert str(err.value).startswith(f"{archive}:RegionA/BkgOnly.json: ") and "pallet-" not in str(err.value)
+
+
+def test_single_json_patch_file_with_its_workspace(extracted_pallet, tmp_path):
+    """An older `agcflow reinterpret` output, <signal>/patch.json, scans with --patches; the
+    point is named after its folder."""
+    from agcflow.stats.pallet import load_workspace
+
+    [source] = load_pallet(extracted_pallet / "RegionA")
+    point = source.points[0]
+    (tmp_path / "zprime_500").mkdir()
+    (tmp_path / "zprime_500" / "patch.json").write_text(json.dumps(point.patch))
+    (tmp_path / "bkg_only.json").write_text(json.dumps(source.background))
+    region = load_workspace(tmp_path / "bkg_only.json", tmp_path / "zprime_500" / "patch.json")
+    assert [(p.name, p.values, p.patch, p.error) for p in region.points] == [("zprime_500", (500.0,), point.patch, None)]
