@@ -22,7 +22,8 @@ from conftest import ROOT, tiny_overrides, write_config
 
 pytestmark = pytest.mark.slow
 
-RECAST_PACKAGES = ["recast-atlas==0.4.2", "yadage==0.21.2"]
+# pydot (and graphviz's `dot`): `recast run` always draws the workflow's DAG (yadage visualize=True).
+RECAST_PACKAGES = ["recast-atlas==0.4.2", "yadage==0.21.2", "pydot==4.0.1"]
 ENTRY = "agcflow/ttbar-reinterpretation"
 BIN = Path(sys.executable).parent
 
@@ -31,11 +32,13 @@ BIN = Path(sys.executable).parent
 def recast_bin() -> Path:
     env = ROOT / ".cache" / "recast-venv"
     recast = env / "bin" / "recast"
-    if not recast.exists():
+    marker = env / f".installed-{'-'.join(RECAST_PACKAGES)}"
+    if not (recast.exists() and marker.exists()):
         venv.create(env, with_pip=True)
         install = subprocess.run([str(env / "bin" / "python"), "-m", "pip", "install", "-q", *RECAST_PACKAGES],
                                  capture_output=True, text=True, timeout=900)
         assert install.returncode == 0, install.stdout[-2000:] + install.stderr[-2000:]
+        marker.touch()
     return env / "bin"
 
 
@@ -86,6 +89,11 @@ def local_steps(catalogue: Path) -> None:
 def test_recast_runs_the_default_example_locally(recast_bin, tmp_path):
     """`recast run` (yadage, local backend) on the default example's inputs, with a tiny
     analysis config and its preserved outputs from a Snakemake run."""
+    if shutil.which("dot") is None:  # recast run draws the DAG with graphviz; CI installs it
+        reason = "`recast run` needs graphviz's `dot` (apt-get install graphviz)"
+        if os.environ.get("AGCFLOW_REQUIRE_RECAST") == "1":
+            pytest.fail(f"AGCFLOW_REQUIRE_RECAST=1 but {reason}", pytrace=False)
+        pytest.skip(reason)
     base = tmp_path / "analysis"
     base.mkdir()
     config = write_config(base / "tiny.yaml", {**tiny_overrides(base), "reinterpret.events": 5000,
@@ -114,6 +122,7 @@ def test_recast_runs_the_default_example_locally(recast_bin, tmp_path):
     limits = next(value for name, value in reported.items() if name.startswith("CLs"))
     assert limits == json.loads((workdir / "reinterpret" / "result.json").read_text())
     assert 0.0 <= limits["CLs_obs"] <= 1.0 and len(limits["CLs_exp"]) == 5, limits
-    patch = next(value for name, value in reported.items() if name.startswith("JSON patch"))
-    assert any(op["op"] == "add" for op in patch), patch
+    patchset = next(value for name, value in reported.items() if name.startswith("pyhf PatchSet"))
+    assert [patch["metadata"]["name"] for patch in patchset["patches"]] == ["zprime_750"], patchset["metadata"]
+    assert any(op["op"] == "add" for patch in patchset["patches"] for op in patch["patch"])
     assert (workdir / "limit_plot" / "limits.png").stat().st_size > 0

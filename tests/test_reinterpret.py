@@ -1,21 +1,40 @@
-"""RECAST: a new signal through the preserved analysis, backgrounds never read again."""
+"""RECAST: a new signal through the preserved analysis, backgrounds never read again; the
+signal is patched into the preserved background-only workspace itself and the outputs form a
+pallet that pyhf's patchset commands and `agcflow scan` read."""
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import jsonpatch
 import pyhf
 import pytest
+from click.testing import CliRunner
 
 from agcflow import config, pipeline, reinterpret
+from agcflow.cli_scan import scan
+from agcflow.errors import AgcflowError, InputFileError
 from agcflow.stats.scan_engine import PYHF_CLS_MODIFIER_SETTINGS
-from agcflow.stats.workspace import build_workspace, save_workspace
+from agcflow.stats.workspace import build_workspace, drop_empty_bins, save_workspace
 
 from conftest import CONFIG, tiny_overrides
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+PYHF = str(Path(sys.executable).with_name("pyhf"))
+# zprime_500 on these tiny inputs by the former implementation (the patch a diff from the
+# bkg-only workspace to one rebuilt with the signal from all histograms; commit f514c1d)
+BEFORE = {"CLs_obs": 0.8953876374684853,
+          "CLs_exp": [0.6988231239638198, 0.7922808451379912, 0.8831652815452271, 0.9546408124542523,
+                      0.9905980774803803],
+          "upper_limit_obs": 14.325685919260259,
+          "upper_limit_exp": [7.04966677627014, 9.407979560560271, 12.98968074522129, 18.176994112366792,
+                              24.886364363013787]}
 
 
 @pytest.fixture(scope="module")
@@ -29,32 +48,118 @@ def preserved(tmp_path_factory, dask_client):
     pipeline.run_processing(settings, base / "manifest.json", base / "histograms.root", base / "metrics.json",
                             client=dask_client, progress=False)
     save_workspace(build_workspace(base / "histograms.root", settings.analysis, settings.fit, base / "ws"),
-                   base / "workspace.json")
+                   base / "bkg_only.json")
     shutil.rmtree(base / "generated")  # any attempt to reprocess a background now fails
+    (base / "histograms.root").unlink()  # nor are the background histograms read again
     return settings, base
 
 
-def test_signal_is_reinterpreted_without_touching_the_backgrounds(preserved, dask_client):
-    settings, base = preserved
+@pytest.fixture(scope="module")
+def zprime(preserved):
+    settings, _ = preserved
     signal = reinterpret.signal_settings(settings, "zprime_500")
-    fileset = reinterpret.generate_signal(settings, signal)
+    return signal, reinterpret.generate_signal(settings, signal)
+
+
+@pytest.fixture(scope="module")
+def signal_hists(preserved, zprime, dask_client):
+    settings, _ = preserved
+    signal, fileset = zprime
+    return reinterpret.signal_histograms(settings, signal, fileset, dask_client)
+
+
+def test_signal_is_reinterpreted_without_touching_the_backgrounds(preserved, zprime, dask_client):
+    settings, base = preserved
+    signal, fileset = zprime
     out = base / "reinterpret" / signal.name
-    result = reinterpret.run(settings, signal, fileset, base / "histograms.root", base / "workspace.json", out,
-                             dask_client)
-    patch = json.loads((out / "patch.json").read_text())
+    out.mkdir(parents=True)
+    (out / "patch.json").write_text("[]")  # an older version's output, stale once a new set is written
+    result = reinterpret.run(settings, signal, fileset, base / "bkg_only.json", out, dask_client)
+    assert sorted(p.name for p in out.iterdir()) == ["BkgOnly.json", "patchset.json", "result.json"]
+    patchset = json.loads((out / "patchset.json").read_text())
+    assert patchset["metadata"]["labels"] == ["mass"]
+    assert patchset["patches"][0]["metadata"] == {"name": "zprime_500", "values": [500.0]}
+    patch = patchset["patches"][0]["patch"]
     added = [op for op in patch if op["op"] == "add" and op["path"].startswith("/channels/")]
     assert len(added) == 2 and all(op["value"]["name"] == signal.label for op in added)
     modifiers = {m["name"]: m["type"] for m in added[0]["value"]["modifiers"]}
     assert modifiers["mu_sig"] == "normfactor" and modifiers["Jet energy scale"] in ("normsys", "histosys")
+    assert modifiers["Luminosity"] == "normsys" and modifiers["staterror_4j1b-CR"] == "staterror"
     assert "ME variation" not in modifiers  # ttbar-only systematics do not apply to the signal
     assert {"op": "replace", "path": "/measurements/0/config/poi", "value": "mu_sig"} in patch
-    reference = _pyhf_cls(jsonpatch.apply_patch(json.loads((base / "workspace.json").read_text()), patch))
+    reference = _pyhf_cls(jsonpatch.apply_patch(json.loads((base / "bkg_only.json").read_text()), patch))
     # at CLs ~ 0.7 pyhf's own minimiser tolerance moves its CLs by ~2e-3 (see tests/stats/test_scan*)
     assert result["CLs_obs"] == pytest.approx(reference[0], abs=3e-3)
     assert result["CLs_exp"] == pytest.approx(reference[1], abs=3e-3)
+    for key, before in BEFORE.items():  # same fit engine and inputs: the former numbers within fit tolerance
+        assert result[key] == pytest.approx(before, rel=1e-3, abs=1e-4), key
     low, _, median, _, high = result["upper_limit_exp"]
     assert 0 < low < median < high and 0 < result["upper_limit_obs"]
     assert json.loads((out / "result.json").read_text())["signal"] == "zprime_500"
+
+
+def test_reinterpretation_is_a_pallet_for_pyhf_and_scan(preserved, dask_client, tmp_path):
+    """Runs after the test above (same module): its output folder is the pallet."""
+    _, base = preserved
+    out = base / "reinterpret" / "zprime_500"
+    result = json.loads((out / "result.json").read_text())
+    inspect = subprocess.run([PYHF, "patchset", "inspect", str(out / "patchset.json")], capture_output=True,
+                             text=True)
+    assert inspect.returncode == 0 and "zprime_500" in inspect.stdout, inspect.stderr
+    applied = tmp_path / "applied.json"
+    subprocess.run([PYHF, "patchset", "apply", str(out / "BkgOnly.json"), str(out / "patchset.json"),
+                    "--name", "zprime_500", "--output-file", str(applied)], check=True, capture_output=True)
+    assert json.loads(applied.read_text())["measurements"][0]["config"]["poi"] == "mu_sig"
+    cli = CliRunner().invoke(scan, [str(base / "reinterpret"), "--output-dir", str(tmp_path / "scan"),
+                                    "--address", dask_client.scheduler.address, "--no-progress"])
+    assert cli.exit_code == 0, cli.output
+    record = json.loads((tmp_path / "scan" / "zprime_500.json").read_text())["zprime_500"]
+    assert record["values"] == [500.0]
+    assert record["CLs_obs"] == pytest.approx(result["CLs_obs"], abs=1e-6)
+    assert record["CLs_exp"] == pytest.approx(result["CLs_exp"], abs=1e-6)
+
+
+def test_the_preserved_workspace_itself_is_patched(preserved, signal_hists):
+    """Backgrounds scaled in the bkg-only workspace change the result; a workspace that does
+    not fit the signal is refused, naming the file."""
+    settings, base = preserved
+    signal = reinterpret.signal_settings(settings, "zprime_500")
+    background = json.loads((base / "bkg_only.json").read_text())
+    bounds = settings.reinterpret.poi_bounds
+    scaled = copy.deepcopy(background)
+    for channel in scaled["channels"]:
+        for sample in channel["samples"]:
+            sample["data"] = [1.3 * x for x in sample["data"]]
+    patch = reinterpret.signal_patch(scaled, signal_hists, settings, signal, Path("scaled.json"))
+    changed = reinterpret.limits(scaled, patch, signal.name, bounds)
+    assert abs(changed["CLs_obs"] - BEFORE["CLs_obs"]) > 0.01
+    assert abs(changed["upper_limit_exp"][2] - BEFORE["upper_limit_exp"][2]) > 0.1
+    renamed = copy.deepcopy(background)
+    renamed["channels"][0]["name"] = renamed["observations"][0]["name"] = "elsewhere"
+    with pytest.raises(InputFileError, match=r"renamed\.json: no channel \['4j1b CR'\] for the signal"):
+        reinterpret.signal_patch(renamed, signal_hists, settings, signal, Path("renamed.json"))
+    fewer = copy.deepcopy(background)
+    fewer["observations"][0]["data"][-1] = 0
+    for sample in fewer["channels"][0]["samples"]:
+        sample["data"][-1] = 0
+    with pytest.raises(InputFileError, match=r"fewer\.json: channel '4j1b CR' has 10 bins, the signal 11"):
+        reinterpret.signal_patch(drop_empty_bins(fewer), signal_hists, settings, signal, Path("fewer.json"))
+
+
+def test_not_a_workspace_fails_naming_it_and_outputs_stay(preserved, zprime, dask_client):
+    settings, base = preserved
+    signal, fileset = zprime
+    hello = base / "hello.json"
+    hello.write_text(json.dumps({"hello": "world"}))
+    out = base / "untouched"
+    with pytest.raises(InputFileError, match=rf"^{hello}: not a valid pyhf workspace"):
+        reinterpret.run(settings, signal, fileset, hello, out, dask_client)
+    (out / "result.json").write_text('{"old": true}')
+    narrow = config.load(CONFIG, {**tiny_overrides(base), "reinterpret.poi_bounds": [0.0, 1e-3]})
+    with pytest.raises(AgcflowError, match="no upper limit within reinterpret.poi_bounds"):
+        reinterpret.run(narrow, signal, fileset, base / "bkg_only.json", out, dask_client)
+    assert [p.name for p in out.iterdir()] == ["result.json"]  # the old set is left whole
+    assert json.loads((out / "result.json").read_text()) == {"old": True}
 
 
 def _pyhf_cls(workspace):

@@ -12,7 +12,7 @@ from agcflow.config import ClusterSettings
 from agcflow.errors import AgcflowError
 
 CLUSTER_OPTIONS = [
-    click.option("--workers", type=int, default=0, show_default=True, help="Local Dask workers (0: one per core)."),
+    click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True, help="Local Dask workers (0: one per core)."),
     click.option("--address", default=None, metavar="TCP://HOST:PORT", help="Use a running Dask scheduler instead."),
 ]
 
@@ -37,9 +37,9 @@ def cluster_settings(workers: int, address: str | None) -> ClusterSettings:
 @click.option("--output-dir", type=click.Path(path_type=Path), default=Path("results/scan"), show_default=True)
 @cluster_options
 @click.option("--backend", type=click.Choice(["jax", "numpy"]), default="jax", show_default=True, help="jax: the fast engine; numpy: pyhf per point.")
-@click.option("--limit", type=int, default=None, help="Scan only the first N points of each region.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Scan only the first N points of each region.")
 @click.option("--upper-limits/--no-upper-limits", default=False, show_default=True, help="Also the 95% CL upper limits on the POI.")
-@click.option("--combine", type=click.Choice(["best-expected"]), default=None, help="Write combined.json: per point the region of lowest expected CLs.")
+@click.option("--combine", type=click.Choice(["best-expected"]), default=None, help="Write combined.json: per point the region of lowest expected CLs (no region may be called 'combined').")
 @click.option("--progress/--no-progress", default=True)
 def scan(
     source: str,
@@ -56,22 +56,27 @@ def scan(
 ) -> None:
     """CLs at mu = 1 of every signal patch.
 
-    SOURCE: a pallet .tar.gz, a region folder, a folder of region folders, an HTTP(S) URL
-    or DOI of a pallet on HEPData, or (with --patches) a background-only workspace.
+    SOURCE: a pallet .tar.gz, a region folder (BkgOnly.json with patch.<name>.json files or a
+    pyhf PatchSet, as `pyhf contrib download` leaves it), a folder of region folders (e.g. the
+    results/reinterpret folder), an HTTP(S) URL or DOI of a pallet on HEPData, or (with
+    --patches) a background-only workspace.
     """
-    from agcflow.io import write_json
+    from agcflow.io import check_writable, write_json
     from agcflow.stats import pallet
-    from agcflow.stats.scan import run_scan
+    from agcflow.stats.scan import check_region_names, run_scan
 
+    if patches is not None and output is None:
+        raise click.UsageError("--patches needs --output FILE")
+    check_writable(output.parent if output else output_dir)
     with tempfile.TemporaryDirectory(prefix="agcflow-pallet-") as tmp:
         if patches is not None:
-            if output is None:
-                raise click.UsageError("--patches needs --output FILE")
             regions = [pallet.load_workspace(Path(source), patches)]
         elif source.startswith(("http://", "https://", "doi:", "10.")):
-            regions = pallet.load_pallet(pallet.fetch_pallet(source, Path(tmp) / "pallet.tar.gz"))
+            with pallet.named_as(Path(tmp) / "pallet.tar.gz", source):
+                regions = pallet.load_pallet(pallet.fetch_pallet(source, Path(tmp) / "pallet.tar.gz"))
         else:
             regions = pallet.load_pallet(Path(source))
+    check_region_names(regions, combine)
     regions = [r.limited(limit) for r in regions]
     settings = cluster_settings(workers, address)
     summary = run_scan(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from functools import cache
@@ -532,6 +533,7 @@ def _run_problems(settings: Settings) -> list[str]:
     if inputs.source == "agc" and inputs.agc_list is None:
         problems.append("inputs.agc_list: required when inputs.source = 'agc'")
     problems.extend(_fit_edge_problems(settings))
+    problems.extend(_bounds_problems(settings))
     return problems
 
 
@@ -549,7 +551,13 @@ def _fit_edge_problems(settings: Settings) -> list[str]:
                 f"fit.fit_edges: {edge} is not a histogram bin edge "
                 f"({axis.bins} bins from {axis.low} to {axis.high})"
             )
-    lo, hi = settings.fit.poi_bounds
-    if not lo < hi:
-        problems.append(f"fit.poi_bounds = {[lo, hi]}: lower bound must be below upper bound")
+    return problems
+
+
+def _bounds_problems(settings: Settings) -> list[str]:
+    problems = []
+    for key, (lo, hi) in {"fit.poi_bounds": settings.fit.poi_bounds,
+                          "reinterpret.poi_bounds": settings.reinterpret.poi_bounds}.items():
+        if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+            problems.append(f"{key} = {[lo, hi]}: expected finite bounds with the lower below the upper")
     return problems

@@ -1,15 +1,17 @@
 """RECAST-style reinterpretation: a new signal through the preserved analysis.
 
 Only the signal is delivered and processed (same query, processor, regions and the
-systematics that apply to it). A JSON patch adds it, with its own norm factor, to the
-preserved background-only workspace; CLs at the nominal signal strength and upper limits
-follow. Background inputs are never read.
+systematics that apply to it). A JSON patch adds it, with its own norm factor as the POI, to
+the preserved background-only workspace itself; CLs at the nominal signal strength and upper
+limits follow. The outputs form a pallet (``BkgOnly.json`` + pyhf ``patchset.json``) that
+``pyhf patchset`` and ``agcflow scan`` read. Background inputs are never read.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -21,11 +23,17 @@ from agcflow import inputs, processing
 from agcflow.config import AnalysisSettings, Sample, Settings, SignalSettings
 from agcflow.delivery.backends import deliver
 from agcflow.delivery.manifest import check_serves
-from agcflow.errors import AgcflowError
-from agcflow.histograms import load_root, save_root
-from agcflow.io import atomic_path, read_json, write_json
+from agcflow.errors import AgcflowError, InputFileError
+from agcflow.histograms import save_root
+from agcflow.io import atomic_path, check_writable, read_json, write_json
+from agcflow.stats.pallet import SignalPoint, point_values, write_pallet
+from agcflow.stats.workspace import check_workspace
 
 log = logging.getLogger(__name__)
+
+RESULT = "result.json"
+PALLET_DESCRIPTION = "agcflow reinterpretation: the preserved background-only workspace and the signal patch"
+HEPDATA_PLACEHOLDER = "ins0000000"  # pyhf's PatchSet schema requires an INSPIRE id; this analysis has none
 
 def signal_settings(settings: Settings, name: str) -> SignalSettings:
     """The configured signal called ``name``."""
@@ -61,36 +69,93 @@ def signal_histograms(settings: Settings, signal: SignalSettings, fileset: Path,
     return hists
 
 
+def load_background(path: Path) -> dict[str, Any]:
+    """The preserved background-only workspace at ``path``, checked as a pyhf workspace."""
+    background = read_json(path)
+    check_workspace(background, str(path), background_only=True)
+    return background
+
+
 def signal_patch(
     background: dict[str, Any], histograms: dict[str, hist.Hist], settings: Settings, signal: SignalSettings,
-    work_dir: Path,
+    source: Path,
 ) -> list[dict[str, Any]]:
-    """JSON-patch operations that add the signal (norm factor ``reinterpret.poi``, as POI) to
-    the background-only workspace; built by cabinetry exactly as the background model was."""
-    import jsonpatch
+    """JSON-patch operations that add the signal to the preserved background-only workspace
+    ``background`` (read from ``source``, named in errors): per channel the signal sample with
+    its norm factor ``reinterpret.poi`` (the new POI) and the modifiers cabinetry gives it from
+    the configured systematics that apply to it, as it did for the backgrounds."""
+    check_workspace(background, str(source), background_only=True)
+    samples = signal_samples(histograms, settings, signal)
+    channels = {channel["name"]: i for i, channel in enumerate(background["channels"])}
+    observed = {o["name"]: len(o["data"]) for o in background["observations"]}
+    missing = sorted(set(samples) - set(channels))
+    if missing:
+        raise InputFileError(f"{source}: no channel {missing} for the signal; channels: {sorted(channels)}")
+    patch = []
+    for name, sample in samples.items():
+        i = channels[name]
+        if len(sample["data"]) != observed[name]:
+            raise InputFileError(f"{source}: channel {name!r} has {observed[name]} bins, the signal "
+                                 f"{len(sample['data'])} (fit.fit_edges must be those of the preserved workspace)")
+        if sample["name"] in {s["name"] for s in background["channels"][i]["samples"]}:
+            raise InputFileError(f"{source}: channel {name!r} already has a sample {sample['name']!r}")
+        patch.append({"op": "add", "path": f"/channels/{i}/samples/{len(background['channels'][i]['samples'])}",
+                      "value": sample})
+    parameter = _poi_parameter(settings)
+    for j, measurement in enumerate(background["measurements"]):
+        parameters = measurement["config"].get("parameters", [])
+        if parameter["name"] in {p["name"] for p in parameters}:
+            raise InputFileError(f"{source}: measurement {measurement['name']!r} already has a parameter "
+                                 f"{parameter['name']!r} (reinterpret.poi)")
+        patch.append({"op": "add", "path": f"/measurements/{j}/config/parameters/{len(parameters)}",
+                      "value": parameter})
+        patch.append({"op": "replace", "path": f"/measurements/{j}/config/poi", "value": parameter["name"]})
+    return patch
 
-    from agcflow.stats.workspace import cabinetry_config, template_folder, workspace_from_config
 
-    combined = work_dir / "histograms.root"
-    save_root(histograms, combined)
-    config = cabinetry_config(combined, with_signal(settings.analysis, signal), settings.fit, template_folder(work_dir))
+def signal_samples(histograms: dict[str, hist.Hist], settings: Settings, signal: SignalSettings) -> dict[str, Any]:
+    """Per channel name, the signal sample of the workspace (yields, staterror, the POI norm
+    factor, and every configured systematic whose samples include the signal): cabinetry's
+    configuration of the analysis restricted to the signal, built from its histograms only."""
+    import cabinetry
+
+    from agcflow.stats.workspace import drop_empty_samples, rebinning_router
+
+    with tempfile.TemporaryDirectory(prefix="agcflow-signal-") as work_dir:
+        config = _signal_config(save_root(histograms, Path(work_dir) / "signal.root"), settings, signal, Path(work_dir))
+        cabinetry.templates.build(config, router=rebinning_router(config))
+        cabinetry.templates.postprocess(config)
+        channels = cabinetry.workspace.WorkspaceBuilder(config).channels()
+    drop_empty_samples({"channels": channels})
+    return {channel["name"]: sample for channel in channels for sample in channel["samples"]}
+
+
+def _signal_config(histograms: Path, settings: Settings, signal: SignalSettings, work_dir: Path) -> dict[str, Any]:
+    from agcflow.stats.workspace import cabinetry_config, template_folder
+
+    config = cabinetry_config(histograms, with_signal(settings.analysis, signal), settings.fit, template_folder(work_dir))
+    config["Samples"] = [s for s in config["Samples"] if s["Name"] == signal.label]
+    config["Systematics"] = [{**s, "Samples": [signal.label]} for s in config["Systematics"]
+                             if signal.label in s["Samples"]]
     poi = settings.reinterpret.poi
-    config["NormFactors"].append(
-        {"Name": poi, "Samples": signal.label, "Nominal": 1.0, "Bounds": list(settings.reinterpret.poi_bounds)}
-    )
+    config["NormFactors"] = [{"Name": poi, "Samples": signal.label, "Nominal": 1.0,
+                              "Bounds": list(settings.reinterpret.poi_bounds)}]
     config["General"]["POI"] = poi
-    full = workspace_from_config(config)
-    return jsonpatch.make_patch(background, full).patch
+    return config
+
+
+def _poi_parameter(settings: Settings) -> dict[str, Any]:
+    """The POI's measurement entry, as cabinetry writes a norm factor's."""
+    return {"name": settings.reinterpret.poi, "inits": [1.0], "bounds": [list(settings.reinterpret.poi_bounds)]}
 
 
 def limits(background: dict[str, Any], patch: list[dict[str, Any]], name: str, poi_bounds: tuple[float, float]) -> dict[str, Any]:
     """CLs (observed, 5 expected) at mu = 1 and the 95 % CL upper limits with the statistical
     choices of `pyhf cls`, by the scan's compiled engine (checked against pyhf in its tests)."""
-    from agcflow.stats.pallet import SignalPoint
     from agcflow.stats.scan_engine import evaluate_points
 
     scan = np.geomspace(max(poi_bounds[0], 1e-3 * poi_bounds[1]), poi_bounds[1], 41)
-    [(_, record)] = evaluate_points(background, [SignalPoint(name, (), patch, "patch.json")], "jax", True, scan)
+    [(_, record)] = evaluate_points(background, [SignalPoint(name, (), patch, "patch")], "jax", True, scan)
     if record["status"] != "ok":
         raise AgcflowError(f"{name}: the hypothesis test failed: {record['error']}")
     if not np.isfinite(record["upper_limit_obs"]):
@@ -99,23 +164,40 @@ def limits(background: dict[str, Any], patch: list[dict[str, Any]], name: str, p
 
 
 def run(
-    settings: Settings, signal: SignalSettings, fileset: Path, background_histograms: Path,
-    background_workspace: Path, output_dir: Path, client,
+    settings: Settings, signal: SignalSettings, fileset: Path, background_workspace: Path, output_dir: Path, client,
 ) -> dict[str, Any]:
-    """Reinterpret one signal: patch and limits under ``output_dir``; background files untouched."""
+    """Reinterpret one signal by patching the preserved ``background_workspace``; write the
+    pallet (``BkgOnly.json`` + ``patchset.json``) and ``result.json`` as a set under
+    ``output_dir`` once everything is computed. Background inputs are never read."""
     start = time.perf_counter()
+    check_writable(output_dir)
+    background = load_background(background_workspace)
     hists = signal_histograms(settings, signal, fileset, client)
-    background = read_json(background_workspace)
-    patch = signal_patch(background, {**load_root(background_histograms), **hists}, settings, signal, output_dir)
-    write_json(output_dir / "patch.json", patch)
+    patch = signal_patch(background, hists, settings, signal, background_workspace)
+    values = point_values(signal.name)
     result = {"signal": signal.name, "label": signal.label, "xsec_pb": signal.xsec_pb,
-              "mass": float(signal.name.removeprefix("zprime_")), "poi": settings.reinterpret.poi,
+              "mass": values[0] if values else None, "poi": settings.reinterpret.poi,
+              "background_workspace": str(background_workspace),
               **limits(background, patch, signal.name, settings.reinterpret.poi_bounds)}
     result["wall_s"] = time.perf_counter() - start
-    write_json(output_dir / "result.json", result)
+    point = SignalPoint(signal.name, values, patch, str(output_dir))
+    write_outputs(output_dir, background, point, result)
     log.info("%s: CLs_obs %.3g, upper limit %.3g (expected %.3g)", signal.name, result["CLs_obs"],
              result["upper_limit_obs"], result["upper_limit_exp"][2])
     return result
+
+
+def write_outputs(output_dir: Path, background: dict[str, Any], point: SignalPoint, result: dict[str, Any]) -> None:
+    """The pallet and ``result.json`` under temporary names first, then renamed into place
+    together; a ``patch.json`` of an older version is removed, being no longer current."""
+    with tempfile.TemporaryDirectory(prefix=".reinterpret.", dir=output_dir) as staging:
+        labels = [f"mass_{i}" if i else "mass" for i in range(len(point.values))]
+        staged = write_pallet(Path(staging), background, [point], labels or ["signal"], PALLET_DESCRIPTION,
+                              HEPDATA_PLACEHOLDER, name=point.name)
+        staged.append(write_json(Path(staging) / RESULT, result))
+        for path in staged:
+            path.replace(output_dir / path.name)
+    (output_dir / "patch.json").unlink(missing_ok=True)
 
 
 def plot_limits(results: list[dict[str, Any]], path: Path) -> Path:

@@ -155,12 +155,16 @@ def test_combination_skips_failed_regions():
 
 
 def test_point_record_of_a_patchset(regions, tmp_path):
-    """A single workspace with a pyhf PatchSet: names and values from its metadata."""
+    """A single workspace with a pyhf PatchSet (its digest that of the workspace, as pyhf
+    checks): names and values from its metadata."""
+    import pyhf
+
     from agcflow.stats.pallet import load_workspace
 
     region = subset(regions["RegionA"], ["sbottom_1000_131_1"])
+    digest = pyhf.utils.digest(region.background, algorithm="sha256")
     patchset = {
-        "metadata": {"description": "test", "digests": {"sha256": "0" * 64}, "labels": ["msb", "mn2", "mn1"],
+        "metadata": {"description": "test", "digests": {"sha256": digest}, "labels": ["msb", "mn2", "mn1"],
                      "references": {"hepdata": "ins1748602"}},
         "patches": [{"metadata": {"name": "sb_1000_131_1", "values": [1000, 131, 1]}, "patch": region.points[0].patch}],
         "version": "1.0.0",

@@ -5,10 +5,11 @@ SIGNALS = [signal["name"] for signal in CFG.get("reinterpret", {}).get("signals"
 
 rule reinterpret_signal:
     input:
-        histograms=f"{RESULTS}/histograms/histograms.root",
         workspace=f"{RESULTS}/workspace/bkg_only.json",
-    output:
+    output:  # result.json first: its folder is the output directory; with the signal's pallet beside it
         f"{RESULTS}/reinterpret/{{signal}}/result.json",
+        f"{RESULTS}/reinterpret/{{signal}}/BkgOnly.json",
+        f"{RESULTS}/reinterpret/{{signal}}/patchset.json",
     log:
         f"{LOGS}/reinterpret_{{signal}}.log",
     params:
@@ -20,8 +21,7 @@ rule reinterpret_signal:
         **rule_resources("reinterpret_signal"),
     shell:
         "agcflow -v reinterpret --config {params.config:q} --set cluster.workers={threads} --name {wildcards.signal:q} "
-        "--histograms {input.histograms:q} --workspace {input.workspace:q} --output-dir {params.output_dir:q} "
-        "> {log:q} 2>&1"
+        "--workspace {input.workspace:q} --output-dir {params.output_dir:q} > {log:q} 2>&1"
 
 
 rule reinterpret:

@@ -1,13 +1,18 @@
 """Signal-scan inputs: a background-only workspace and its signal patches, per region.
 
 Accepted: a HEPData likelihood pallet (``.tar.gz``) holding one or more regions, a region
-folder (``BkgOnly.json`` + ``patch.<name>.json``), a folder of region folders, or a single
-workspace with a pyhf PatchSet file or a folder of JSON-Patch files. A patch that cannot be
-read is kept as a point with an error, so the scan records it as failed and goes on.
+folder (``BkgOnly.json`` with ``patch.<name>.json`` files and/or a pyhf PatchSet such as the
+``patchset.json`` that ``pyhf contrib download`` leaves), a folder of region folders (an
+``agcflow reinterpret`` results folder is one), or a single workspace with a pyhf PatchSet file,
+a folder of JSON-Patch files or one JSON-Patch file. The background-only workspace is checked
+first (pyhf schema, model builds); a patch that cannot be read is kept as a point with an
+error, so the scan records it as failed and goes on. :func:`write_pallet` writes the
+``pyhf contrib`` layout.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -15,17 +20,20 @@ import tarfile
 import tempfile
 import urllib.error
 import urllib.request
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from agcflow.errors import InputFileError, ServiceError
-from agcflow.io import read_json
+from agcflow.errors import AgcflowError, InputFileError, ServiceError
+from agcflow.io import read_json, write_json
 
 log = logging.getLogger(__name__)
 
 BACKGROUND = "BkgOnly.json"
 PATCH_FILE = re.compile(r"^patch\.(?P<name>.+)\.json$")
+PATCHSET = "patchset.json"  # the name write_pallet gives; any *patchset*.json is read
+PATCHSET_FILE = re.compile(r"^.*patchset.*\.json$", re.IGNORECASE)
 HEPDATA_TIMEOUT_S = 10.0
 
 
@@ -69,38 +77,83 @@ def load_pallet(path: Path) -> list[Region]:
 
 
 def load_region(folder: Path, name: str | None = None) -> Region:
-    """A region folder: ``BkgOnly.json`` plus ``patch.<name>.json`` files."""
+    """A region folder: ``BkgOnly.json`` plus ``patch.<name>.json`` files and/or PatchSet files."""
     folder = Path(folder)
-    return Region(name or folder.name, _read_workspace(folder / BACKGROUND), tuple(load_patch_folder(folder)))
+    background = _read_workspace(folder / BACKGROUND)
+    patchsets = sorted(p for p in folder.iterdir() if PATCHSET_FILE.match(p.name))
+    points = [point for path in patchsets for point in load_patchset(path, background)]
+    if not points or any(PATCH_FILE.match(p.name) for p in folder.iterdir()):
+        points += load_patch_folder(folder, also=f"nor a {PATCHSET} (pyhf PatchSet)")
+    return Region(name or folder.name, background, tuple(points))
 
 
 def load_workspace(workspace: Path, patches: Path) -> Region:
-    """A single workspace with a PatchSet file or a folder of JSON-Patch files."""
+    """A single workspace with a PatchSet file, a folder of JSON-Patch files or one JSON-Patch
+    file (such as an older ``agcflow reinterpret`` ``patch.json``)."""
     workspace, patches = Path(workspace), Path(patches)
-    points = load_patch_folder(patches) if patches.is_dir() else load_patchset(patches)
-    return Region(workspace.stem, _read_workspace(workspace), tuple(points))
+    background = _read_workspace(workspace)
+    if patches.is_dir():
+        points = load_patch_folder(patches)
+    elif isinstance(read_json(patches), list):
+        points = [_patch_file_point(patches, patches.parent.name or patches.stem)]
+    else:
+        points = load_patchset(patches, background)
+    return Region(workspace.stem, background, tuple(points))
 
 
-def load_patch_folder(folder: Path) -> list[SignalPoint]:
+def load_patch_folder(folder: Path, also: str = "") -> list[SignalPoint]:
     """Every ``patch.<name>.json`` in ``folder``, sorted by name."""
     files = sorted(p for p in Path(folder).iterdir() if PATCH_FILE.match(p.name))
     if not files:
-        raise InputFileError(f"{folder}: no patch.<name>.json files")
+        raise InputFileError(f"{folder}: no patch.<name>.json files {also}".rstrip())
     return [_patch_file_point(p) for p in files]
 
 
-def load_patchset(path: Path) -> list[SignalPoint]:
-    """The patches of a pyhf PatchSet file, with its metadata's names and values."""
+def load_patchset(path: Path, background: dict[str, Any] | None = None) -> list[SignalPoint]:
+    """The patches of a pyhf PatchSet file, with its metadata's names and values; checked
+    against the digests of ``background`` when given."""
     import pyhf
 
     try:
         patchset = pyhf.PatchSet(read_json(path))
     except pyhf.exceptions.InvalidSpecification as err:
         raise InputFileError(f"{path}: not a valid pyhf PatchSet ({err})") from err
+    if background is not None:
+        try:
+            patchset.verify(background)
+        except pyhf.exceptions.PatchSetVerificationError as err:
+            raise InputFileError(f"{path}: made for another background-only workspace ({err})") from err
     return [
         SignalPoint(p.name, tuple(float(v) for v in p.values), list(p.patch), f"{path}:{p.name}")
         for p in patchset.patches
     ]
+
+
+def write_pallet(
+    folder: Path, background: dict[str, Any], points: Sequence[SignalPoint], labels: Sequence[str],
+    description: str, hepdata: str, name: str | None = None,
+) -> list[Path]:
+    """Write ``BkgOnly.json`` and a pyhf PatchSet ``patchset.json`` (the ``pyhf contrib
+    download`` layout) into ``folder``; ``hepdata`` is the INSPIRE id pyhf's schema requires,
+    ``name`` the PatchSet's name (default: the folder's)."""
+    import pyhf
+
+    patchset = {
+        "metadata": {
+            "name": name or Path(folder).name,
+            "description": description,
+            "digests": {"sha256": pyhf.utils.digest(background, algorithm="sha256")},
+            "labels": list(labels),
+            "references": {"hepdata": hepdata},
+        },
+        "patches": [{"metadata": {"name": p.name, "values": list(p.values)}, "patch": p.patch} for p in points],
+        "version": "1.0.0",
+    }
+    try:
+        pyhf.PatchSet(patchset)
+    except pyhf.exceptions.InvalidSpecification as err:
+        raise AgcflowError(f"{folder}: the PatchSet to write is not valid for pyhf ({err})") from err
+    return [write_json(Path(folder) / BACKGROUND, background), write_json(Path(folder) / PATCHSET, patchset)]
 
 
 def point_values(name: str) -> tuple[float, ...]:
@@ -133,6 +186,16 @@ def fetch_pallet(url: str, destination: Path, timeout_s: float = HEPDATA_TIMEOUT
     return destination
 
 
+@contextlib.contextmanager
+def named_as(old: Path | str, new: str) -> Iterator[None]:
+    """Errors raised inside name ``new`` where they said ``old`` (a temporary folder or
+    download that is gone once the call returns)."""
+    try:
+        yield
+    except AgcflowError as err:
+        raise type(err)(str(err).replace(f"{old}/", new).replace(str(old), new.rstrip(":/"))) from err
+
+
 def _load_archive(path: Path) -> list[Region]:
     with tempfile.TemporaryDirectory(prefix="pallet-") as tmp:
         try:
@@ -140,7 +203,8 @@ def _load_archive(path: Path) -> list[Region]:
                 archive.extractall(tmp, filter="data")
         except (tarfile.TarError, OSError) as err:
             raise InputFileError(f"{path}: not a readable .tar.gz archive ({err})") from err
-        regions = load_pallet(Path(tmp))
+        with named_as(tmp, f"{path}:"):
+            regions = load_pallet(Path(tmp))
     # Name archive members, not the temporary folder that is gone after this call.
     return [
         Region(r.name, r.background, tuple(_renamed(p, tmp, f"{path}:") for p in r.points)) for r in regions
@@ -153,14 +217,18 @@ def _renamed(point: SignalPoint, old: str, new: str) -> SignalPoint:
 
 
 def _read_workspace(path: Path) -> dict[str, Any]:
+    """The background-only workspace, checked (schema, model, observations) before any patch."""
+    from agcflow.stats.workspace import check_workspace
+
     spec = read_json(path)
     if not isinstance(spec, dict) or not {"channels", "measurements", "observations"} <= set(spec):
         raise InputFileError(f"{path}: not a pyhf workspace (expected channels, measurements, observations)")
+    check_workspace(spec, str(path), background_only=True)
     return spec
 
 
-def _patch_file_point(path: Path) -> SignalPoint:
-    name = PATCH_FILE.match(path.name)["name"]
+def _patch_file_point(path: Path, name: str | None = None) -> SignalPoint:
+    name = name or PATCH_FILE.match(path.name)["name"]
     values = point_values(name)
     try:
         patch = json.loads(path.read_text())

@@ -72,8 +72,7 @@ def run_scan(
     """
     if engine not in ENGINES:
         raise AgcflowError(f"scan backend {engine!r} unknown; valid: {', '.join(ENGINES)}")
-    if combine is not None and combine not in COMBINE_METHODS:
-        raise AgcflowError(f"--combine {combine!r} unknown; valid: {', '.join(COMBINE_METHODS)}")
+    check_region_names(regions, combine)
     started = time.perf_counter()
     with open_client(cluster) as client:
         results = scan_on_client(client, regions, engine, upper_limits=upper_limits, progress=progress)
@@ -96,6 +95,24 @@ def run_scan(
     return summary
 
 
+def check_region_names(regions: list[Region], combine: str | None) -> None:
+    """Before any compute: unique region names, a known ``combine`` method, and no region
+    whose ``<name>.json`` would be overwritten by the combination."""
+    names = [r.name for r in regions]
+    if len(set(names)) != len(names):
+        raise AgcflowError(f"region names must be unique, got {names}")
+    if combine is None:
+        return
+    if combine not in COMBINE_METHODS:
+        raise AgcflowError(f"--combine {combine!r} unknown; valid: {', '.join(COMBINE_METHODS)}")
+    clash = Path(COMBINED).stem
+    if clash in names:
+        raise AgcflowError(
+            f"a region is named {clash!r}: --combine {combine} would overwrite its {COMBINED}; "
+            "rename that region folder or scan without --combine"
+        )
+
+
 def scan_on_client(
     client: Any, regions: list[Region], engine: str, *, upper_limits: bool = False, progress: bool = True
 ) -> dict[str, dict[str, Any]]:
@@ -103,9 +120,7 @@ def scan_on_client(
     from distributed import as_completed
     from tqdm.auto import tqdm
 
-    names = [r.name for r in regions]
-    if len(set(names)) != len(names):
-        raise AgcflowError(f"region names must be unique, got {names}")
+    check_region_names(regions, None)
     futures = {}
     for region in regions:
         [background] = client.scatter([region.background], broadcast=True)

@@ -132,7 +132,7 @@ def workspace_from_config(config: dict[str, Any]) -> dict[str, Any]:
     cabinetry.templates.postprocess(config)
     ws = drop_empty_bins(drop_empty_samples(cabinetry.workspace.build(config, with_validation=False)))
     source = config["General"]["InputPath"].split(":")[0]
-    _validate(ws, f"workspace built from {source}")
+    check_workspace(ws, f"workspace built from {source}")
     log.info("built workspace: %d channels from %s", len(ws["channels"]), source)
     return ws
 
@@ -242,12 +242,14 @@ def save_workspace(ws: dict[str, Any], path: Path) -> Path:
 def load_workspace(path: Path) -> dict[str, Any]:
     """Read a workspace JSON; check it against pyhf's schema and that its model builds."""
     ws = read_json(path)
-    _validate(ws, str(path))
+    check_workspace(ws, str(path))
     return ws
 
 
-def _validate(ws: Any, source: str) -> None:
-    """Check ``ws`` against pyhf's schema, build its model and match observations to bins."""
+def check_workspace(ws: Any, source: str, background_only: bool = False) -> None:
+    """Check ``ws`` against pyhf's schema, build its model and match observations to bins;
+    errors name ``source``. A ``background_only`` workspace may name a POI that only its
+    signal patches add."""
     import pyhf
 
     if not isinstance(ws, dict):
@@ -260,7 +262,7 @@ def _validate(ws: Any, source: str) -> None:
     )
     try:
         workspace = pyhf.Workspace(ws)
-        model = workspace.model()
+        model = workspace.model(poi_name=None) if background_only else workspace.model()
     except invalid as err:
         raise InputFileError(f"{source}: not a valid pyhf workspace ({err})") from err
     for channel, bins in model.config.channel_nbins.items():
