@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
-import yaml
 
 from agcflow import config as config_module
-from agcflow.errors import AgcflowError
+from agcflow.errors import AgcflowError, redact
 
 log = logging.getLogger("agcflow")
 
@@ -33,23 +33,38 @@ PROGRESS = click.option("--progress/--no-progress", default=True, help="Show pro
 
 def load_settings(config_path: Path, overrides: tuple[str, ...]) -> config_module.Settings:
     """Validate the configuration once, with ``--set`` overrides applied."""
-    parsed: dict[str, Any] = {}
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise config_module.ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. cluster.workers=2")
-        parsed[key] = yaml.safe_load(value)
-    return config_module.load(config_path, parsed)
+    from agcflow.config_source import parse_override
+
+    return config_module.load(config_path, dict(parse_override(item) for item in overrides))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.option("-v", "--verbose", count=True,
+              help="-v: agcflow's progress (INFO); -vv: agcflow's debug; -vvv: every library's debug.")
 def cli(verbose: int) -> None:
     """agcflow: the AGC ttbar analysis from data delivery to a fitted result."""
-    level = logging.WARNING - 10 * min(verbose + 1, 2)
-    logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
-    logging.getLogger("distributed").setLevel(max(level, logging.WARNING))
-    logging.getLogger("cabinetry.histo").setLevel(logging.ERROR)  # one warning per empty template bin
+    configure_logging(verbose)
+
+
+class RedactingFormatter(logging.Formatter):
+    """A log formatter that masks credentials in URLs (``agcflow.errors.redact``)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+def configure_logging(verbose: int) -> None:
+    """Warnings only by default; ``-v`` and ``-vv`` raise agcflow's own logger to INFO and DEBUG
+    while other libraries (matplotlib, distributed, ...) stay at WARNING; ``-vvv`` debugs all.
+    Dask's ``distributed`` logs through handlers of its own, set from its configuration when it
+    is imported (here and in worker processes): ``DASK_LOGGING__DISTRIBUTED`` sets that level."""
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "debug" if verbose >= 3 else "warning")
+    handler = logging.StreamHandler()
+    handler.setFormatter(RedactingFormatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if verbose >= 3 else logging.WARNING, handlers=[handler], force=True)
+    log.setLevel({0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG))
+    if verbose < 3:
+        logging.getLogger("cabinetry.histo").setLevel(logging.ERROR)  # one warning per empty template bin
 
 
 @cli.command()
@@ -287,13 +302,15 @@ _register_stage_groups()
 
 
 def main() -> None:
-    """Entry point: run the CLI, turning agcflow errors into a one-line message and exit 1."""
+    """Entry point: run the CLI; an agcflow error becomes a one-line message and exit 1, an
+    interrupt (Ctrl-C, SIGINT) a one-line notice and exit 130."""
     try:
         code = cli.main(standalone_mode=False)  # returns the code of a click Exit
     except click.ClickException as err:
         err.show()
         sys.exit(err.exit_code)
-    except click.exceptions.Abort:
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        log.warning("interrupted; files already written stay complete (outputs are written atomically)")
         sys.exit(130)
     except AgcflowError as err:
         message = str(err).replace("\n", " | ")

@@ -15,8 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from agcflow.config_source import read_yaml, set_dotted, validate_schema
 from agcflow.errors import ConfigError
 
 
@@ -252,56 +251,18 @@ def schema() -> dict[str, Any]:
 def load(path: str | os.PathLike[str], overrides: dict[str, Any] | None = None) -> Settings:
     """Load, validate and freeze a configuration file; ``overrides`` are dotted keys."""
     source = Path(path)
-    raw = _read_yaml(source)
+    raw = read_yaml(source)
     for dotted, value in (overrides or {}).items():
-        _set_dotted(raw, dotted, value)
+        set_dotted(raw, dotted, value)
     return from_dict(raw, source)
 
 
 def from_dict(raw: dict[str, Any], source: Path = Path("<dict>")) -> Settings:
     """Validate a configuration mapping and build the frozen settings."""
-    _validate_schema(raw, source)
+    validate_schema(raw, schema(), source)
     settings = _build(raw, source)
     _check_semantics(settings, source)
     return settings
-
-
-def _read_yaml(source: Path) -> dict[str, Any]:
-    try:
-        raw = yaml.safe_load(source.read_text())
-    except FileNotFoundError as err:
-        raise ConfigError(f"{source}: configuration file not found") from err
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{source}: not valid YAML ({err})") from err
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{source}: expected a mapping of sections, got {type(raw).__name__}")
-    return raw
-
-
-def _set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
-    node = raw
-    *parents, leaf = dotted.split(".")
-    for key in parents:
-        node = node.setdefault(key, {})
-    node[leaf] = value
-
-
-def _validate_schema(raw: dict[str, Any], source: Path) -> None:
-    import jsonschema
-
-    validator = jsonschema.Draft202012Validator(schema())
-    errors = sorted(validator.iter_errors(raw), key=lambda e: list(e.absolute_path))
-    if errors:
-        lines = [_describe(error) for error in errors[:10]]
-        raise ConfigError(f"{source}: invalid configuration:\n  " + "\n  ".join(lines))
-
-
-def _describe(error: Any) -> str:
-    key = ".".join(str(part) for part in error.absolute_path) or "<top level>"
-    if error.validator == "additionalProperties":
-        allowed = sorted(error.schema.get("properties", {}))
-        return f"{key}: {error.message}; allowed keys: {', '.join(allowed)}"
-    return f"{key} = {json.dumps(error.instance, default=str)}: {error.message}"
 
 
 def _build(raw: dict[str, Any], source: Path) -> Settings:
