@@ -200,3 +200,114 @@ def test_verbose_raises_only_agcflows_log_level(tmp_path):
     assert "agcflow.stats.contour INFO: contours from 16 points" in one.stderr
     assert "matplotlib" not in one.stderr and "DEBUG" not in one.stderr
     assert "matplotlib" in three.stderr and " DEBUG: " in three.stderr
+
+
+# 2. JSON of the wrong kind, fileset entries, unusable points, scheduler addresses ----------
+
+
+@pytest.fixture()
+def wrong_json(tmp_path):
+    """Files that are not what validate/contour/limit-plot read: name -> path."""
+    files = {"list": "[1, 2]", "not_json": "nope", "other_result": json.dumps({"CLs_obs": 0.3, "mass": 750.0}),
+             "scan": _scan_records(tmp_path / "scan.json").read_text()}
+    for name, text in files.items():
+        (tmp_path / f"{name}.json").write_text(text)
+    return {name: tmp_path / f"{name}.json" for name in files}
+
+
+@pytest.mark.parametrize(("command", "given", "expected"), [
+    ("validate", "list", "expected histograms as JSON"),
+    ("validate", "not_json", "not valid JSON"),
+    ("validate", "scan", "is not a histogram {'edges'"),
+    ("contour", "list", "expected a scan result JSON (point name -> record) (a JSON object), got a JSON array"),
+    ("contour", "not_json", "not valid JSON"),
+    ("contour", "other_result", "point 'CLs_obs' is not a scan record"),
+    ("limit-plot", "list", "expected a reinterpret result.json (a JSON object), got a JSON array"),
+    ("limit-plot", "scan", "expected a reinterpret result.json; it lacks 'mass', 'upper_limit_obs'"),
+    ("limit-plot", "other_result", "it lacks 'upper_limit_obs', 'upper_limit_exp'"),
+])
+def test_json_of_the_wrong_kind_is_one_line_naming_the_file(cli, wrong_json, tmp_path, command, given, expected):
+    path = wrong_json[given]
+    args = {"validate": ["--histograms", path, "--reference", wrong_json["scan"]],
+            "contour": [path, "--output", tmp_path / "c.png"],
+            "limit-plot": [path, "--output", tmp_path / "l.png"]}[command]
+    if command == "validate" and given == "scan":
+        args = ["--histograms", path, "--reference", path]
+    code, _, err = cli(command, *args)
+    assert_one_line_error(code, err, str(path), expected)
+    assert not list(tmp_path.glob("*.png"))
+
+
+def test_contour_on_points_on_one_line_names_the_file(cli, tmp_path):
+    records = {f"p{i}": {"values": [100.0 * i, 50.0 * i], "status": "ok", "CLs_obs": 0.01 * i, "CLs_exp": [0.01 * i] * 5}
+               for i in range(1, 6)}
+    path = tmp_path / "line.json"
+    path.write_text(json.dumps(records))
+    code, _, err = cli("contour", path, "--output", tmp_path / "c.png")
+    assert_one_line_error(code, err, str(path), "the 5 points lie on one line", "span an area")
+
+
+@pytest.mark.parametrize(("fileset", "expected"), [
+    ([{"ttbar": {}}], "expected a fileset JSON"),
+    ({"ttbar": ["nominal"]}, "no entry for sample ttbar/nominal"),
+    ({"ttbar": {"nominal": {"files": [{"path": "a.root", "nevts": "many"}]}}}, "a.root: nevts = 'many'; expected a whole"),
+    ({"ttbar": {"nominal": {"files": ["a.root"]}}}, "ttbar/nominal: expected 'files': [{'path'"),
+])
+def test_fileset_mistakes_are_one_line_naming_the_file(cli, tmp_path, fileset, expected):
+    path = tmp_path / "fileset.json"
+    path.write_text(json.dumps(fileset))
+    code, _, err = cli("deliver", "--config", CONFIG, "--set", "inputs.source=fileset", "--set", f"inputs.fileset={path}",
+                       "--output", tmp_path / "manifest.json", "--no-progress")
+    assert_one_line_error(code, err, str(path), expected)
+
+
+@pytest.mark.parametrize(("address", "expected"), [
+    ("notaurl", "missing port number"),
+    ("tcp://host:notaport", "not a Dask scheduler address"),
+])
+def test_bad_scheduler_address_is_rejected_with_the_config(cli, address, expected):
+    code, _, err = cli("generate", "--config", CONFIG, "--set", "cluster.kind=address", "--set", f"cluster.address={address}")
+    assert_one_line_error(code, err, f"cluster.address = {address!r}", expected, "expected e.g. tcp://host:8786")
+
+
+# 3. Credentials in URLs are never shown -----------------------------------------------------
+
+
+SECRET_URL = "https://user:s3cret@127.0.0.1:9/path?token=t0ken&n=1"
+
+
+def test_credentials_in_cluster_address_are_masked(cli):
+    code, _, err = cli("generate", "--config", CONFIG, "--set", "cluster.kind=address", "--set",
+                       f"cluster.address={SECRET_URL}")
+    assert_one_line_error(code, err, "cluster.address = 'https://***@127.0.0.1:9/path?token=***&n=1'")
+    assert "s3cret" not in err and "t0ken" not in err and "user" not in err
+
+
+def test_credentials_of_a_scan_address_are_masked(cli, tmp_path):
+    pallet = ROOT / "data" / "reference" / "sbottom-ins1748602" / "pallet.tar.gz"
+    code, _, err = cli("scan", pallet, "--limit", "1", "--address", "tcp://user:s3cret@127.0.0.1:8786",
+                       "--output-dir", tmp_path)
+    assert_one_line_error(code, err, "cluster.address = 'tcp://***@127.0.0.1:8786': not a Dask scheduler address")
+    assert "s3cret" not in err
+
+
+def test_credentials_of_a_servicex_endpoint_are_masked(tmp_path):
+    from agcflow.config import ServiceXSettings
+    from agcflow.delivery.servicex import open_endpoint
+    from agcflow.errors import ServiceError
+
+    path = tmp_path / "servicex.yaml"
+    path.write_text(yaml.safe_dump({"api_endpoints": [{"name": "mine", "endpoint": SECRET_URL, "token": "x"}]}))
+    with pytest.raises(ServiceError) as err:
+        open_endpoint(ServiceXSettings(config=path, connect_timeout_s=1))
+    assert "ServiceX endpoint 'mine' https://***@127.0.0.1:9/path?token=***&n=1: no connection" in str(err.value)
+    assert "s3cret" not in str(err.value) and "t0ken" not in str(err.value)
+
+
+def test_log_lines_are_masked(cli, capsys):
+    from agcflow.cli import configure_logging
+
+    configure_logging(1)
+    logging.getLogger("agcflow.test").info("fetching %s", SECRET_URL)
+    err = capsys.readouterr().err
+    assert "fetching https://***@127.0.0.1:9/path?token=***&n=1" in err and "s3cret" not in err

@@ -215,10 +215,9 @@ def reinterpret(config_path: Path, overrides: tuple[str, ...], name: str, filese
 @click.option("--output", type=click.Path(path_type=Path), default=Path("results/reinterpret/limits.png"), show_default=True)
 def limit_plot(results: tuple[Path, ...], output: Path) -> None:
     """Upper limit vs signal mass with expected bands, from reinterpret result.json files."""
-    from agcflow.io import read_json
-    from agcflow.reinterpret import plot_limits
+    from agcflow.reinterpret import plot_limits, read_limit_result
 
-    click.echo(f"wrote {plot_limits([read_json(path) for path in results], output)}")
+    click.echo(f"wrote {plot_limits([read_limit_result(path) for path in results], output)}")
 
 
 @cli.group()

@@ -106,11 +106,12 @@ def contour(
     results: Path, x_index: int, y_index: int, where: tuple[str, ...], x_label: str, y_label: str, title: str | None, output: Path
 ) -> None:
     """Observed and expected CLs = 0.05 contours (+/-1, 2 sigma) from a scan result JSON."""
-    from agcflow.io import read_json
+    from agcflow.io import read_json_object
     from agcflow.stats.contour import ContourSettings, contour_from_results, parse_where
 
     settings = ContourSettings(x_index, y_index, parse_where(where), x_label, y_label, title)
-    outcome = contour_from_results(read_json(results), settings, output, output.with_suffix(".json"))
+    records = read_json_object(results, "a scan result JSON (point name -> record)")
+    outcome = contour_from_results(records, settings, output, output.with_suffix(".json"), source=str(results))
     reach = ", ".join(f"{k} {v:.0f}" for k, v in outcome["max_x"].items() if v is not None)
     click.echo(f"{outcome['n_points']} points; largest x excluded: {reach or 'none'}")
     click.echo(f"wrote {output}, {output.with_suffix('.json')}")

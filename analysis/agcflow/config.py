@@ -419,7 +419,7 @@ def _analysis_problems(analysis: AnalysisSettings) -> list[str]:
 
 
 def _run_problems(settings: Settings) -> list[str]:
-    from agcflow.cluster import CLUSTER_KINDS
+    from agcflow.cluster import CLUSTER_KINDS, address_problem
     from agcflow.delivery.backends import DELIVERY_BACKENDS
     from agcflow.stats.backend import FIT_BACKENDS, FIT_DEVICES
 
@@ -435,13 +435,15 @@ def _run_problems(settings: Settings) -> list[str]:
             problems.append(f"{key} = {value!r}: unknown; valid: {', '.join(valid)}")
     if settings.cluster.kind == "address" and not settings.cluster.address:
         problems.append("cluster.address: required when cluster.kind = 'address' (e.g. tcp://host:8786)")
+    elif settings.cluster.kind == "address":
+        problems.append(address_problem(settings.cluster.address))
     inputs = settings.inputs
     if inputs.source == "fileset" and inputs.fileset is None:
         problems.append("inputs.fileset: required when inputs.source = 'fileset'")
     if inputs.source == "agc" and inputs.agc_list is None:
         problems.append("inputs.agc_list: required when inputs.source = 'agc'")
     problems.extend(_fit_edge_problems(settings))
-    return problems
+    return [problem for problem in problems if problem]
 
 
 def _fit_edge_problems(settings: Settings) -> list[str]:

@@ -91,6 +91,25 @@ def read_json(path: str | os.PathLike[str]) -> Any:
         raise InputFileError(f"{source}: not valid JSON ({err})") from err
 
 
+def read_json_object(path: str | os.PathLike[str], what: str, required: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Read a JSON file that must hold an object (with the ``required`` keys); the error names
+    the file and ``what`` it should have been, e.g. "a reinterpret result.json"."""
+    from agcflow.errors import InputFileError
+
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise InputFileError(f"{path}: expected {what} (a JSON object), got a JSON {_json_kind(data)}")
+    missing = [key for key in required if key not in data]
+    if missing:
+        raise InputFileError(f"{path}: expected {what}; it lacks {', '.join(map(repr, missing))}")
+    return data
+
+
+def _json_kind(value: Any) -> str:
+    names = {list: "array", str: "string", bool: "boolean", type(None): "null"}
+    return names.get(type(value), "number")
+
+
 def _to_builtin(value: Any) -> Any:
     """Convert numpy scalars/arrays and paths for JSON."""
     if hasattr(value, "tolist"):

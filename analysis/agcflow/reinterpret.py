@@ -20,9 +20,9 @@ import numpy as np
 from agcflow import inputs, processing
 from agcflow.config import AnalysisSettings, Sample, Settings, SignalSettings
 from agcflow.delivery.backends import deliver
-from agcflow.errors import AgcflowError
+from agcflow.errors import AgcflowError, InputFileError
 from agcflow.histograms import load_root, save_root
-from agcflow.io import atomic_path, read_json, write_json
+from agcflow.io import atomic_path, read_json, read_json_object, write_json
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ def with_signal(analysis: AnalysisSettings, signal: SignalSettings) -> AnalysisS
 
 def signal_histograms(settings: Settings, signal: SignalSettings, fileset: Path, client, progress: bool = False) -> dict[str, hist.Hist]:
     """Deliver and process the signal alone; its histograms with the AGC naming."""
-    sample = inputs.sample_files(read_json(fileset), fileset, signal.name, "nominal")
+    sample = inputs.sample_files(read_json_object(fileset, "a fileset JSON"), fileset, signal.name, "nominal")
     manifest = deliver([sample], settings.delivery, settings.analysis.cuts, settings.analysis.tree, client,
                        skip_bad_files=settings.processing.skip_bad_files, progress=progress)
     hists, _ = processing.run_samples(manifest, with_signal(settings.analysis, signal), settings.processing, client,
@@ -113,6 +113,20 @@ def run(
     write_json(output_dir / "result.json", result)
     log.info("%s: CLs_obs %.3g, upper limit %.3g (expected %.3g)", signal.name, result["CLs_obs"],
              result["upper_limit_obs"], result["upper_limit_exp"][2])
+    return result
+
+
+LIMIT_KEYS = ("mass", "upper_limit_obs", "upper_limit_exp")
+
+
+def read_limit_result(path: Path) -> dict[str, Any]:
+    """A reinterpret result.json with what ``plot_limits`` draws: the mass, the observed limit
+    and the five expected limits (-2..+2 sigma)."""
+    result = read_json_object(path, "a reinterpret result.json", LIMIT_KEYS)
+    band = result["upper_limit_exp"]
+    numbers = [result["mass"], result["upper_limit_obs"], *(band if isinstance(band, list) else [None])]
+    if not (isinstance(band, list) and len(band) == 5) or not all(isinstance(x, (int, float)) for x in numbers):
+        raise InputFileError(f"{path}: expected numbers for mass and upper_limit_obs and five for upper_limit_exp")
     return result
 
 
