@@ -311,3 +311,28 @@ def test_log_lines_are_masked(cli, capsys):
     logging.getLogger("agcflow.test").info("fetching %s", SECRET_URL)
     err = capsys.readouterr().err
     assert "fetching https://***@127.0.0.1:9/path?token=***&n=1" in err and "s3cret" not in err
+
+
+# 6. Output directories are checked before any compute ----------------------------------------
+
+
+@pytest.mark.parametrize("command", [
+    ["fit", "--workspace", "never_read.json", "--output-dir", "{blocked}", "--figures-dir", "{free}"],
+    ["fit", "--workspace", "never_read.json", "--output-dir", "{free}", "--figures-dir", "{blocked}"],
+    ["bench", "processing", "--output", "{blocked}/processing.json"],
+    ["bench", "cached-pass", "--output", "{blocked}/cached_pass.json"],
+    ["bench", "facility", "--output", "{blocked}/facility.json"],
+    ["bench", "scan", str(ROOT / "data/reference/sbottom-ins1748602/pallet.tar.gz"), "--output", "{blocked}/scan.json"],
+], ids=["fit-output", "fit-figures", "bench-processing", "bench-cached-pass", "bench-facility", "bench-scan"])
+def test_unwritable_outputs_fail_before_compute(cli, tmp_path, command):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a directory")
+    blocked = blocker / "out"
+    args = [part.format(blocked=blocked, free=tmp_path / "free") for part in command]
+    if command[0] != "bench" or command[1] != "scan":
+        args += ["--config", str(CONFIG)]
+    started = time.monotonic()
+    code, _, err = cli(*args)
+    assert_one_line_error(code, err, f"{blocked}: cannot write a test file in this output directory")
+    assert "never_read" not in err
+    assert time.monotonic() - started < 30  # no benchmark ran

@@ -138,13 +138,16 @@ def workspace(config_path: Path, overrides: tuple[str, ...], histograms: Path, o
     """Build the HistFactory workspace from the histograms with cabinetry; a copy preserves
     the same Standard-Model model as the background of reinterpretations (RECAST patches add
     a signal to it)."""
+    from agcflow.io import atomic_set, check_writable
     from agcflow.stats.workspace import build_workspace, save_workspace
 
     settings = load_settings(config_path, overrides)
-    ws = build_workspace(histograms, settings.analysis, settings.fit, output.parent / "templates")
-    save_workspace(ws, output)
     bkg_only = bkg_only or output.parent / BKG_ONLY
-    save_workspace(ws, bkg_only)
+    check_writable(output.parent, bkg_only.parent)
+    ws = build_workspace(histograms, settings.analysis, settings.fit, output.parent / "templates")
+    with atomic_set(output.parent, bkg_only.parent) as staging:  # both or neither
+        for path in (output, bkg_only):
+            save_workspace(ws, staging[path.parent] / path.name)
     click.echo(f"wrote {output} and {bkg_only}")
 
 
@@ -156,10 +159,12 @@ def workspace(config_path: Path, overrides: tuple[str, ...], histograms: Path, o
 @click.option("--figures-dir", type=click.Path(path_type=Path), default=Path("results/figures"), show_default=True)
 def fit(config_path: Path, overrides: tuple[str, ...], workspace_path: Path, output_dir: Path, figures_dir: Path) -> None:
     """Maximum-likelihood fit, yields, impacts and figures (backend: fit.backend)."""
+    from agcflow.io import check_writable
     from agcflow.stats.fit import fit_workspace
     from agcflow.stats.workspace import load_workspace
 
     settings = load_settings(config_path, overrides)
+    check_writable(output_dir, figures_dir)
     labels = {region.label: region.axis_label for region in settings.analysis.regions}
     outcome = fit_workspace(load_workspace(workspace_path), settings.fit, output_dir, figures_dir, axis_labels=labels)
     click.echo(f"fit written to {output_dir}: {outcome}")
@@ -232,7 +237,9 @@ def bench() -> None:
 def bench_processing(config_path: Path, overrides: tuple[str, ...], output: Path) -> None:
     """First pass (delivery + processing, all systematics) vs a read-only pass, side by side."""
     from agcflow.bench import processing_benchmark
+    from agcflow.io import check_writable
 
+    check_writable(output.parent)  # before minutes of compute
     result = processing_benchmark(load_settings(config_path, overrides), output)
     click.echo(
         f"first pass {result['first_pass']['events_per_s_per_core']:,.0f} events/s/core, read-only "
@@ -248,7 +255,9 @@ def bench_processing(config_path: Path, overrides: tuple[str, ...], output: Path
 def bench_cached_pass(config_path: Path, overrides: tuple[str, ...], output: Path) -> None:
     """First pass vs a cached pass over the delivered columns, side by side."""
     from agcflow.bench import cached_pass_benchmark
+    from agcflow.io import check_writable
 
+    check_writable(output.parent)
     result = cached_pass_benchmark(load_settings(config_path, overrides), output)
     click.echo(f"first pass {result['first_pass_s']:.2f} s, cached pass {result['cached_pass_s']:.3f} s "
                f"(ratio {result['ratio']:.1f}, identical histograms: {result['identical_histograms']}) -> {output}")
@@ -270,7 +279,9 @@ def bench_facility(config_path: Path, overrides: tuple[str, ...], progress: bool
     """Processing throughput and memory swept over workers x chunk size x files per sample,
     each point on a fresh cluster of cluster.kind."""
     from agcflow.bench_facility import facility_benchmark
+    from agcflow.io import check_writable
 
+    check_writable(output.parent)
     result = facility_benchmark(load_settings(config_path, overrides + _sweep_overrides(sweep)), output, progress)
     best = max(result["runs"], key=lambda run: run["events_per_s_per_core"])
     click.echo(f"{len(result['runs'])} runs; best processing {best['events_per_s_per_core']:,.0f} delivered events/s/core"

@@ -124,10 +124,12 @@ def contour(
 @cluster_options
 def scan_bench(pallet_path: Path, n_points: int, output: Path, workers: int, address: str | None) -> None:
     """Points/s of the scan against the naive pyhf loop on the same subset."""
+    from agcflow.io import check_writable
     from agcflow.stats.scan_bench import scan_benchmark
 
     if n_points < 1:
         raise AgcflowError("--points must be at least 1")
+    check_writable(output.parent)  # before the timed runs
     report = scan_benchmark(pallet_path, output, n_points, cluster_settings(workers, address))
     click.echo(
         f"scan {report['scan_points_per_s']:.2f} points/s, naive {report['naive_points_per_s']:.2f} points/s "
