@@ -62,7 +62,7 @@ def configure_logging(verbose: int) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(RedactingFormatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
     logging.basicConfig(level=logging.DEBUG if verbose >= 3 else logging.WARNING, handlers=[handler], force=True)
-    log.setLevel({0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG))
+    log.setLevel({0: logging.NOTSET, 1: logging.INFO}.get(verbose, logging.DEBUG))  # NOTSET: the root's WARNING
     if verbose < 3:
         logging.getLogger("cabinetry.histo").setLevel(logging.ERROR)  # one warning per empty template bin
 
