@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
-import yaml
 
 from agcflow import config as config_module
-from agcflow.errors import AgcflowError
+from agcflow.errors import AgcflowError, redact
 from agcflow.io import read_json
 
 log = logging.getLogger("agcflow")
@@ -34,23 +34,38 @@ PROGRESS = click.option("--progress/--no-progress", default=True, help="Show pro
 
 def load_settings(config_path: Path, overrides: tuple[str, ...]) -> config_module.Settings:
     """Validate the configuration once, with ``--set`` overrides applied."""
-    parsed: dict[str, Any] = {}
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise config_module.ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. cluster.workers=2")
-        parsed[key] = yaml.safe_load(value)
-    return config_module.load(config_path, parsed)
+    from agcflow.config_source import parse_override
+
+    return config_module.load(config_path, dict(parse_override(item) for item in overrides))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.option("-v", "--verbose", count=True,
+              help="-v: agcflow's progress (INFO); -vv: agcflow's debug; -vvv: every library's debug.")
 def cli(verbose: int) -> None:
     """agcflow: the AGC ttbar analysis from data delivery to a fitted result."""
-    level = logging.WARNING - 10 * min(verbose + 1, 2)
-    logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
-    logging.getLogger("distributed").setLevel(max(level, logging.WARNING))
-    logging.getLogger("cabinetry.histo").setLevel(logging.ERROR)  # one warning per empty template bin
+    configure_logging(verbose)
+
+
+class RedactingFormatter(logging.Formatter):
+    """A log formatter that masks credentials in URLs (``agcflow.errors.redact``)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+def configure_logging(verbose: int) -> None:
+    """Warnings only by default; ``-v`` and ``-vv`` raise agcflow's own logger to INFO and DEBUG
+    while other libraries (matplotlib, distributed, ...) stay at WARNING; ``-vvv`` debugs all.
+    Dask's ``distributed`` logs through handlers of its own, set from its configuration when it
+    is imported (here and in worker processes): ``DASK_LOGGING__DISTRIBUTED`` sets that level."""
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "debug" if verbose >= 3 else "warning")
+    handler = logging.StreamHandler()
+    handler.setFormatter(RedactingFormatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if verbose >= 3 else logging.WARNING, handlers=[handler], force=True)
+    log.setLevel({0: logging.NOTSET, 1: logging.INFO}.get(verbose, logging.DEBUG))  # NOTSET: the root's WARNING
+    if verbose < 3:
+        logging.getLogger("cabinetry.histo").setLevel(logging.ERROR)  # one warning per empty template bin
 
 
 @cli.command()
@@ -126,17 +141,20 @@ def workspace(config_path: Path, overrides: tuple[str, ...], histograms: Path, o
     a signal to it)."""
     from agcflow import provenance
     from agcflow.histograms import settings_record
-    from agcflow.io import write_json
+    from agcflow.io import atomic_set, check_writable, write_json
     from agcflow.stats.workspace import build_workspace, save_workspace
 
     settings = load_settings(config_path, overrides)
     provenance.check_upstream(settings_record(histograms), settings.stage_record("process"), histograms, "process",
                               required=False)
-    ws = build_workspace(histograms, settings.analysis, settings.fit, output.parent / "templates")
-    save_workspace(ws, output)
-    write_json(provenance.settings_sidecar(output), settings.stage_record("workspace"))
     bkg_only = bkg_only or output.parent / BKG_ONLY
-    save_workspace(ws, bkg_only)
+    check_writable(output.parent, bkg_only.parent)
+    ws = build_workspace(histograms, settings.analysis, settings.fit, output.parent / "templates")
+    record = provenance.settings_sidecar(output)  # the settings it was built with, for the fit's check
+    with atomic_set(output.parent, bkg_only.parent) as staging:  # all or none
+        for path in (output, bkg_only):
+            save_workspace(ws, staging[path.parent] / path.name)
+        write_json(staging[record.parent] / record.name, settings.stage_record("workspace"))
     click.echo(f"wrote {output} and {bkg_only}")
 
 
@@ -149,6 +167,7 @@ def workspace(config_path: Path, overrides: tuple[str, ...], histograms: Path, o
 def fit(config_path: Path, overrides: tuple[str, ...], workspace_path: Path, output_dir: Path, figures_dir: Path) -> None:
     """Maximum-likelihood fit, yields, impacts and figures (backend: fit.backend)."""
     from agcflow import provenance
+    from agcflow.io import check_writable
     from agcflow.stats.fit import fit_workspace
     from agcflow.stats.workspace import load_workspace
 
@@ -156,6 +175,7 @@ def fit(config_path: Path, overrides: tuple[str, ...], workspace_path: Path, out
     sidecar = provenance.settings_sidecar(workspace_path)
     recorded = read_json(sidecar) if sidecar.is_file() else None
     provenance.check_upstream(recorded, settings.stage_record("workspace"), workspace_path, "workspace", required=False)
+    check_writable(output_dir, figures_dir)
     labels = {region.label: region.axis_label for region in settings.analysis.regions}
     outcome = fit_workspace(load_workspace(workspace_path), settings.fit, output_dir, figures_dir, axis_labels=labels)
     click.echo(f"fit written to {output_dir}: {outcome}")
@@ -214,9 +234,9 @@ def reinterpret(config_path: Path, overrides: tuple[str, ...], name: str, filese
 @click.option("--output", type=click.Path(path_type=Path), default=Path("results/reinterpret/limits.png"), show_default=True)
 def limit_plot(results: tuple[Path, ...], output: Path) -> None:
     """Upper limit vs signal mass with expected bands, from reinterpret result.json files."""
-    from agcflow.reinterpret import plot_limits
+    from agcflow.reinterpret import plot_limits, read_limit_result
 
-    click.echo(f"wrote {plot_limits([read_json(path) for path in results], output)}")
+    click.echo(f"wrote {plot_limits([read_limit_result(path) for path in results], output)}")
 
 
 @cli.group()
@@ -231,7 +251,9 @@ def bench() -> None:
 def bench_processing(config_path: Path, overrides: tuple[str, ...], output: Path) -> None:
     """First pass (delivery + processing, all systematics) vs a read-only pass, side by side."""
     from agcflow.bench import processing_benchmark
+    from agcflow.io import check_writable
 
+    check_writable(output.parent)  # before minutes of compute
     result = processing_benchmark(load_settings(config_path, overrides), output)
     click.echo(
         f"first pass {result['first_pass']['events_per_s_per_core']:,.0f} events/s/core, read-only "
@@ -247,7 +269,9 @@ def bench_processing(config_path: Path, overrides: tuple[str, ...], output: Path
 def bench_cached_pass(config_path: Path, overrides: tuple[str, ...], output: Path) -> None:
     """First pass vs a cached pass over the delivered columns, side by side."""
     from agcflow.bench import cached_pass_benchmark
+    from agcflow.io import check_writable
 
+    check_writable(output.parent)
     result = cached_pass_benchmark(load_settings(config_path, overrides), output)
     click.echo(f"first pass {result['first_pass_s']:.2f} s, cached pass {result['cached_pass_s']:.3f} s "
                f"(ratio {result['ratio']:.1f}, identical histograms: {result['identical_histograms']}) -> {output}")
@@ -269,7 +293,9 @@ def bench_facility(config_path: Path, overrides: tuple[str, ...], progress: bool
     """Processing throughput and memory swept over workers x chunk size x files per sample,
     each point on a fresh cluster of cluster.kind."""
     from agcflow.bench_facility import facility_benchmark
+    from agcflow.io import check_writable
 
+    check_writable(output.parent)
     result = facility_benchmark(load_settings(config_path, overrides + _sweep_overrides(sweep)), output, progress)
     best = max(result["runs"], key=lambda run: run["events_per_s_per_core"])
     click.echo(f"{len(result['runs'])} runs; best processing {best['events_per_s_per_core']:,.0f} delivered events/s/core"
@@ -300,13 +326,15 @@ _register_stage_groups()
 
 
 def main() -> None:
-    """Entry point: run the CLI, turning agcflow errors into a one-line message and exit 1."""
+    """Entry point: run the CLI; an agcflow error becomes a one-line message and exit 1, an
+    interrupt (Ctrl-C, SIGINT) a one-line notice and exit 130."""
     try:
         code = cli.main(standalone_mode=False)  # returns the code of a click Exit
     except click.ClickException as err:
         err.show()
         sys.exit(err.exit_code)
-    except click.exceptions.Abort:
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        log.warning("interrupted; files already written stay complete (outputs are written atomically)")
         sys.exit(130)
     except AgcflowError as err:
         message = str(err).replace("\n", " | ")

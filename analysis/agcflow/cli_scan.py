@@ -111,11 +111,12 @@ def contour(
     results: Path, x_index: int, y_index: int, where: tuple[str, ...], x_label: str, y_label: str, title: str | None, output: Path
 ) -> None:
     """Observed and expected CLs = 0.05 contours (+/-1, 2 sigma) from a scan result JSON."""
-    from agcflow.io import read_json
+    from agcflow.io import read_json_object
     from agcflow.stats.contour import ContourSettings, contour_from_results, parse_where
 
     settings = ContourSettings(x_index, y_index, parse_where(where), x_label, y_label, title)
-    outcome = contour_from_results(read_json(results), settings, output, output.with_suffix(".json"))
+    records = read_json_object(results, "a scan result JSON (point name -> record)")
+    outcome = contour_from_results(records, settings, output, output.with_suffix(".json"), source=str(results))
     reach = ", ".join(f"{k} {v:.0f}" for k, v in outcome["max_x"].items() if v is not None)
     click.echo(f"{outcome['n_points']} points; largest x excluded: {reach or 'none'}")
     click.echo(f"wrote {output}, {output.with_suffix('.json')}")
@@ -128,10 +129,12 @@ def contour(
 @cluster_options
 def scan_bench(pallet_path: Path, n_points: int, output: Path, workers: int, address: str | None) -> None:
     """Points/s of the scan against the naive pyhf loop on the same subset."""
+    from agcflow.io import check_writable
     from agcflow.stats.scan_bench import scan_benchmark
 
     if n_points < 1:
         raise AgcflowError("--points must be at least 1")
+    check_writable(output.parent)  # before the timed runs
     report = scan_benchmark(pallet_path, output, n_points, cluster_settings(workers, address))
     click.echo(
         f"scan {report['scan_points_per_s']:.2f} points/s, naive {report['naive_points_per_s']:.2f} points/s "

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from agcflow.config import ClusterSettings
-from agcflow.errors import BackendError, ServiceError
+from agcflow.errors import BackendError, ConfigError, ServiceError
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -89,10 +89,24 @@ def _local_client(settings: ClusterSettings) -> Iterator[Client]:
         close_quietly(settings, client, cluster)
 
 
+def address_problem(address: str) -> str | None:
+    """Why ``address`` cannot name a Dask scheduler (None when it can), before connecting."""
+    from distributed.comm.addressing import get_address_host_port
+
+    try:
+        get_address_host_port(address)
+    except (ValueError, TypeError) as err:
+        return f"cluster.address = {address!r}: not a Dask scheduler address ({err}); expected e.g. tcp://host:8786"
+    return None
+
+
 @contextlib.contextmanager
 def _address_client(settings: ClusterSettings) -> Iterator[Client]:
     from distributed import Client
 
+    problem = address_problem(settings.address)
+    if problem:
+        raise ConfigError(problem)
     try:
         client = Client(settings.address, timeout=f"{settings.startup_timeout_s}s", security=_security(settings))
     except (OSError, TimeoutError) as err:

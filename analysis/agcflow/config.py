@@ -17,9 +17,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from agcflow import stage_settings
+from agcflow.config_source import read_yaml, set_dotted, validate_schema
 from agcflow.errors import ConfigError
 
 
@@ -290,51 +289,21 @@ def schema() -> dict[str, Any]:
 def load(path: str | os.PathLike[str], overrides: dict[str, Any] | None = None) -> Settings:
     """Load, validate and freeze a configuration file; ``overrides`` are dotted keys."""
     source = Path(path)
-    raw = _read_yaml(source)
+    raw = read_yaml(source)
     for dotted, value in (overrides or {}).items():
-        stage_settings.set_dotted(raw, dotted, value)
+        set_dotted(raw, dotted, value)
     return from_dict(raw, source)
 
 
 def from_dict(raw: dict[str, Any], source: Path = Path("<dict>")) -> Settings:
     """Validate a configuration mapping and build the frozen settings."""
-    _validate_schema(raw, source)
+    validate_schema(raw, schema(), source)
     unsafe = stage_settings.path_problems(raw)
     if unsafe:
         raise ConfigError(f"{source}: invalid configuration:\n  " + "\n  ".join(unsafe))
     settings = _build(raw, source)
     _check_semantics(settings, source)
     return settings
-
-
-def _read_yaml(source: Path) -> dict[str, Any]:
-    try:
-        raw = yaml.safe_load(source.read_text())
-    except FileNotFoundError as err:
-        raise ConfigError(f"{source}: configuration file not found") from err
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{source}: not valid YAML ({err})") from err
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{source}: expected a mapping of sections, got {type(raw).__name__}")
-    return raw
-
-
-def _validate_schema(raw: dict[str, Any], source: Path) -> None:
-    import jsonschema
-
-    validator = jsonschema.Draft202012Validator(schema())
-    errors = sorted(validator.iter_errors(raw), key=lambda e: list(e.absolute_path))
-    if errors:
-        lines = [_describe(error) for error in errors[:10]]
-        raise ConfigError(f"{source}: invalid configuration:\n  " + "\n  ".join(lines))
-
-
-def _describe(error: Any) -> str:
-    key = ".".join(str(part) for part in error.absolute_path) or "<top level>"
-    if error.validator == "additionalProperties":
-        allowed = sorted(error.schema.get("properties", {}))
-        return f"{key}: {error.message}; allowed keys: {', '.join(allowed)}"
-    return f"{key} = {json.dumps(error.instance, default=str)}: {error.message}"
 
 
 def _build(raw: dict[str, Any], source: Path) -> Settings:
@@ -507,7 +476,7 @@ def _analysis_problems(analysis: AnalysisSettings) -> list[str]:
 
 
 def _run_problems(settings: Settings) -> list[str]:
-    from agcflow.cluster import CLUSTER_KINDS
+    from agcflow.cluster import CLUSTER_KINDS, address_problem
     from agcflow.delivery.backends import DELIVERY_BACKENDS
     from agcflow.stats.backend import FIT_BACKENDS, FIT_DEVICES
 
@@ -523,6 +492,8 @@ def _run_problems(settings: Settings) -> list[str]:
             problems.append(f"{key} = {value!r}: unknown; valid: {', '.join(valid)}")
     if settings.cluster.kind == "address" and not settings.cluster.address:
         problems.append("cluster.address: required when cluster.kind = 'address' (e.g. tcp://host:8786)")
+    elif settings.cluster.kind == "address":
+        problems.append(address_problem(settings.cluster.address))
     tls = settings.cluster.tls
     if settings.cluster.kind == "address" and str(settings.cluster.address).startswith("tls://") \
             and not (tls.ca_file and tls.cert and tls.key):
@@ -534,7 +505,7 @@ def _run_problems(settings: Settings) -> list[str]:
         problems.append("inputs.agc_list: required when inputs.source = 'agc'")
     problems.extend(_fit_edge_problems(settings))
     problems.extend(_bounds_problems(settings))
-    return problems
+    return [problem for problem in problems if problem]
 
 
 def _fit_edge_problems(settings: Settings) -> list[str]:

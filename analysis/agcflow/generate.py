@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import signal
 import zlib
 from collections.abc import Callable, Iterator
 import multiprocessing
@@ -1035,15 +1036,28 @@ def _run_jobs(jobs: list[_FileJob], workers: int, progress: bool) -> None:
             return
         # forkserver: forking a process that already runs threads (JAX, Dask) can deadlock
         context = multiprocessing.get_context("forkserver")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_ignore_interrupts) as pool:
             futures = [pool.submit(generate_file, **vars(job)) for job in ordered]
             try:
                 for future in as_completed(futures):
                     future.result()
                     bar.update()
             except BaseException:
-                pool.shutdown(cancel_futures=True)
+                _stop_workers(pool)
                 raise
+
+
+def _ignore_interrupts() -> None:
+    """In a pool worker: leave Ctrl-C to the parent, which stops the pool (no worker traceback)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Cancel the queued files and end the running ones now: on an interrupt or a failure the
+    run stops at once; a file cut short leaves only its hidden temporary (writes are atomic)."""
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in list((pool._processes or {}).values()):  # no public API before Python 3.14
+        process.terminate()
 
 
 def _fileset(jobs: list[_FileJob]) -> dict[str, dict[str, dict[str, Any]]]:

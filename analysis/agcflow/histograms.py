@@ -17,7 +17,7 @@ import hist
 import numpy as np
 
 from agcflow.errors import InputFileError
-from agcflow.io import atomic_path, read_json
+from agcflow.io import atomic_path, read_json_object
 
 SETTINGS_OBJECT = "agcflow_settings"  # the TObjString holding the settings the histograms were filled with
 
@@ -80,12 +80,16 @@ def load_root(path: str | os.PathLike[str]) -> dict[str, hist.Hist]:
 
 def from_reference(path: str | os.PathLike[str]) -> dict[str, hist.Hist]:
     """Histograms from an AGC reference JSON (variances unknown there: set to the values)."""
-    data = read_json(path)
+    data = read_json_object(path, "histograms as JSON ({name: {'edges': [...], 'contents': [...]}})")
     result = {}
     for name, entry in data.items():
-        edges = np.asarray(entry["edges"], dtype=float)
-        contents = np.asarray(entry["contents"], dtype=float)
-        if contents.size != edges.size + 1:
+        try:
+            edges = np.asarray(entry["edges"], dtype=float)
+            contents = np.asarray(entry["contents"], dtype=float)
+        except (KeyError, TypeError, ValueError) as err:
+            raise InputFileError(f"{path}: {name!r} is not a histogram {{'edges': [numbers], 'contents': [numbers]}} "
+                                 f"({err!r})") from err
+        if edges.ndim != 1 or edges.size < 2 or contents.size != edges.size + 1:
             raise InputFileError(
                 f"{path}: {name} has {contents.size} contents for {edges.size} edges; "
                 "expected edges+1 (under- and overflow included)"

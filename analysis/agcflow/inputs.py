@@ -12,7 +12,7 @@ from pathlib import Path
 
 from agcflow.config import AnalysisSettings, InputSettings
 from agcflow.errors import ConfigError, InputFileError
-from agcflow.io import read_json
+from agcflow.io import read_json_object
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ def fileset_path(inputs: InputSettings) -> Path:
 
 def load_samples(path: Path, analysis: AnalysisSettings, files_per_sample: int = -1) -> list[SampleFiles]:
     """The configured samples' files from a fileset JSON, the first N per sample when N > 0."""
-    data = read_json(path)
+    data = read_json_object(path, "a fileset JSON ({process: {variation: {'files': [...]}}})")
     return [
         sample_files(data, path, sample.name, variation, files_per_sample)
         for sample in analysis.samples
@@ -55,7 +55,8 @@ def load_samples(path: Path, analysis: AnalysisSettings, files_per_sample: int =
 
 def sample_files(data: dict, path: Path, process: str, variation: str, files_per_sample: int = -1) -> SampleFiles:
     """One sample's files from a loaded fileset JSON (read from ``path``)."""
-    entry = data.get(process, {}).get(variation)
+    variations = data.get(process, {})
+    entry = variations.get(variation) if isinstance(variations, dict) else None
     if entry is None:
         raise InputFileError(f"{path}: no entry for sample {process}/{variation}; it holds {sorted(data)}")
     files = _files(entry, path, f"{process}/{variation}")
@@ -65,10 +66,13 @@ def sample_files(data: dict, path: Path, process: str, variation: str, files_per
 def _files(entry: dict, path: Path, where: str) -> tuple[InputFile, ...]:
     try:
         files = tuple(InputFile(str(f["path"]), f.get("nevts")) for f in entry["files"])
-    except (KeyError, TypeError) as err:
-        raise InputFileError(f"{path}: {where}: expected 'files': [{{'path': ..., 'nevts': ...}}] ({err})") from err
+    except (KeyError, TypeError, AttributeError) as err:
+        raise InputFileError(f"{path}: {where}: expected 'files': [{{'path': ..., 'nevts': ...}}] ({err!r})") from err
     if not files:
         raise InputFileError(f"{path}: {where} lists no files")
+    for file in files:
+        if file.nevts is not None and (isinstance(file.nevts, bool) or not isinstance(file.nevts, int) or file.nevts < 0):
+            raise InputFileError(f"{path}: {where}: {file.path}: nevts = {file.nevts!r}; expected a whole number >= 0")
     return files
 
 

@@ -14,8 +14,9 @@ import contextlib
 import errno
 import json
 import os
+import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,40 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
             os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def atomic_set(*directories: str | os.PathLike[str], replaces: Iterable[Path] = ()) -> Iterator[dict[Path, Path]]:
+    """Write a set of files that belong together (a fit's results, yields and ranking) all or
+    nothing. Yields ``{directory: staging directory}``: write each file into the staging
+    directory of its final directory. On success every staged file is renamed into place and
+    the files in ``replaces`` that this run did not write are removed (an older set leaves no
+    stale member); on any failure or interrupt the staging directories are removed and the
+    older set stays as it was."""
+    targets = list(dict.fromkeys(Path(d) for d in directories))
+    check_writable(*targets)
+    staging = {target: Path(tempfile.mkdtemp(prefix=".agcflow-staging.", dir=target)) for target in targets}
+    try:
+        yield staging
+        written = {target / path.name for target, stage in staging.items() for path in stage.iterdir() if path.is_file()}
+        for target, stage in staging.items():
+            for path in sorted(stage.iterdir()):
+                if path.is_file():
+                    with _output_errors(target, path.name):
+                        os.replace(path, target / path.name)
+        for path in set(map(Path, replaces)) - written:
+            path.unlink(missing_ok=True)
+    finally:
+        for stage in staging.values():
+            shutil.rmtree(stage, ignore_errors=True)
+
+
+def staged_to_final(path: Path, staging: dict[Path, Path]) -> Path:
+    """Where a file written into a staging directory of ``atomic_set`` ends up."""
+    for target, stage in staging.items():
+        if path.parent == stage:
+            return target / path.name
+    return path
 
 
 def check_writable(*directories: str | os.PathLike[str]) -> None:
@@ -89,6 +124,25 @@ def read_json(path: str | os.PathLike[str]) -> Any:
         raise InputFileError(f"{source}: file not found") from err
     except json.JSONDecodeError as err:
         raise InputFileError(f"{source}: not valid JSON ({err})") from err
+
+
+def read_json_object(path: str | os.PathLike[str], what: str, required: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Read a JSON file that must hold an object (with the ``required`` keys); the error names
+    the file and ``what`` it should have been, e.g. "a reinterpret result.json"."""
+    from agcflow.errors import InputFileError
+
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise InputFileError(f"{path}: expected {what} (a JSON object), got a JSON {_json_kind(data)}")
+    missing = [key for key in required if key not in data]
+    if missing:
+        raise InputFileError(f"{path}: expected {what}; it lacks {', '.join(map(repr, missing))}")
+    return data
+
+
+def _json_kind(value: Any) -> str:
+    names = {list: "array", str: "string", bool: "boolean", type(None): "null"}
+    return names.get(type(value), "number")
 
 
 def _to_builtin(value: Any) -> Any:

@@ -25,7 +25,7 @@ from agcflow.delivery.backends import deliver
 from agcflow.delivery.manifest import check_serves
 from agcflow.errors import AgcflowError, InputFileError
 from agcflow.histograms import save_root
-from agcflow.io import atomic_path, check_writable, read_json, write_json
+from agcflow.io import atomic_path, check_writable, read_json, read_json_object, write_json
 from agcflow.stats.pallet import SignalPoint, point_values, write_pallet
 from agcflow.stats.workspace import check_workspace
 
@@ -61,7 +61,7 @@ def with_signal(analysis: AnalysisSettings, signal: SignalSettings) -> AnalysisS
 def signal_histograms(settings: Settings, signal: SignalSettings, fileset: Path, client, progress: bool = False) -> dict[str, hist.Hist]:
     """Deliver and process the signal alone; its histograms with the AGC naming."""
     check_serves(settings.analysis, settings.delivery.preselection, "the settings")  # before any delivery
-    sample = inputs.sample_files(read_json(fileset), fileset, signal.name, "nominal")
+    sample = inputs.sample_files(read_json_object(fileset, "a fileset JSON"), fileset, signal.name, "nominal")
     manifest = deliver([sample], settings.delivery, settings.analysis.cuts, settings.analysis.tree, client,
                        skip_bad_files=settings.processing.skip_bad_files, progress=progress)
     hists, _ = processing.run_samples(manifest, with_signal(settings.analysis, signal), settings.processing, client,
@@ -198,6 +198,20 @@ def write_outputs(output_dir: Path, background: dict[str, Any], point: SignalPoi
         for path in staged:
             path.replace(output_dir / path.name)
     (output_dir / "patch.json").unlink(missing_ok=True)
+
+
+LIMIT_KEYS = ("mass", "upper_limit_obs", "upper_limit_exp")
+
+
+def read_limit_result(path: Path) -> dict[str, Any]:
+    """A reinterpret result.json with what ``plot_limits`` draws: the mass, the observed limit
+    and the five expected limits (-2..+2 sigma)."""
+    result = read_json_object(path, "a reinterpret result.json", LIMIT_KEYS)
+    band = result["upper_limit_exp"]
+    numbers = [result["mass"], result["upper_limit_obs"], *(band if isinstance(band, list) else [None])]
+    if not (isinstance(band, list) and len(band) == 5) or not all(isinstance(x, (int, float)) for x in numbers):
+        raise InputFileError(f"{path}: expected numbers for mass and upper_limit_obs and five for upper_limit_exp")
+    return result
 
 
 def plot_limits(results: list[dict[str, Any]], path: Path) -> Path:

@@ -101,11 +101,16 @@ def with_overrides(raw: Mapping[str, Any], overrides: Mapping[str, Any] | None) 
 
 
 def set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
-    """Set ``raw[a][b][c] = value`` for ``dotted = "a.b.c"``, creating mappings on the way."""
+    """Set ``raw[a][b][c] = value`` for ``dotted = "a.b.c"``, creating mappings on the way;
+    ValueError when a key on the way holds a value, not a section."""
     node = raw
     *parents, leaf = dotted.split(".")
-    for key in parents:
+    for depth, key in enumerate(parents):
         node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            shown = json.dumps(node, default=str)
+            raise ValueError(f"{'.'.join(parents[: depth + 1])} = {shown[:77] + '...' if len(shown) > 80 else shown} "
+                             f"is not a section; it has no key {'.'.join(parents[depth + 1:] + [leaf])!r}")
     node[leaf] = value
 
 

@@ -93,3 +93,75 @@ def test_a_writer_killed_midway_leaves_the_old_result(tmp_path):
     assert json.loads(target.read_text()) == {"old": True}
     [leftover] = [p.name for p in tmp_path.iterdir() if p != target]  # SIGKILL: no cleanup ran
     assert leftover.startswith(".result.json.") and ".tmp" in leftover  # hidden, and never read
+
+
+def _snapshot(directory: Path) -> dict[str, bytes]:
+    """Every file under ``directory`` (hidden ones included) and its content."""
+    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("failure", [KeyboardInterrupt, OSError])
+def test_a_fit_failing_midway_leaves_the_previous_set_whole(tmp_path, monkeypatch, failure):
+    from agcflow.config import FitSettings
+    from agcflow.stats import fit as fit_module
+    from agcflow.stats import plots
+
+    from .test_fit_failures import workspace
+
+    settings = FitSettings(backend="numpy", device="cpu", ranking=True)
+    out = tmp_path / "fit"
+    first = fit_module.fit_workspace(workspace(100.0, 160.0), settings, out, out / "figures")
+    assert first.success and (out / "ranking.json").is_file() and (out / "figures" / "pulls.png").is_file()
+    before = _snapshot(out)
+
+    def broken_figure(*args, **kwargs):  # after fit_results.json and the yields are written
+        raise failure("injected: the correlation figure cannot be written")
+
+    monkeypatch.setattr(plots, "correlation_figure", broken_figure)
+    with pytest.raises(failure, match="injected"):
+        fit_module.fit_workspace(workspace(100.0, 220.0), settings, out, out / "figures")
+    assert _snapshot(out) == before  # the old set, byte for byte; no staged or partial file
+    assert not list(out.rglob(".agcflow-staging*"))
+
+
+def test_a_fit_replaces_every_member_of_the_previous_set(tmp_path):
+    from agcflow.config import FitSettings
+    from agcflow.stats.fit import fit_workspace
+
+    from .test_fit_failures import workspace
+
+    out = tmp_path / "fit"
+    fit_workspace(workspace(100.0, 160.0), FitSettings(backend="numpy", device="cpu", ranking=True), out, out)
+    outcome = fit_workspace(workspace(100.0, 220.0), FitSettings(backend="numpy", device="cpu", ranking=False), out, out)
+    assert outcome.success
+    assert not (out / "ranking.json").exists() and not (out / "ranking.png").exists()  # not of this run
+    assert all(path.parent == out and path.is_file() for path in outcome.files)
+    assert json.loads((out / "fit_results.json").read_text())["poi_bestfit"] == pytest.approx(outcome.poi_bestfit)
+
+
+def test_workspace_is_not_written_when_bkg_only_cannot_be(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a directory")
+    result = subprocess.run(
+        [sys.executable, "-m", "agcflow", "workspace", "--histograms", str(tmp_path / "never_read.root"),
+         "--output", str(tmp_path / "ws" / "workspace.json"), "--bkg-only", str(blocker / "bkg_only.json")],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and f"{blocker}: cannot write" in result.stderr, result.stderr
+    assert "never_read.root" not in result.stderr  # checked before any input is read
+    assert not (tmp_path / "ws" / "workspace.json").exists()
+
+
+def test_atomic_set_writes_all_files_or_none(tmp_path):
+    from agcflow.io import atomic_set
+
+    first, second = tmp_path / "one", tmp_path / "two"
+    with atomic_set(first, second) as staging:
+        write_json(staging[first] / "a.json", {"run": 1})
+        write_json(staging[second] / "b.json", {"run": 1})
+    before = {**_snapshot(first), **_snapshot(second)}
+    assert before == {"a.json": b'{\n  "run": 1\n}\n', "b.json": b'{\n  "run": 1\n}\n'}
+    with pytest.raises(RuntimeError), atomic_set(first, second) as staging:
+        write_json(staging[first] / "a.json", {"run": 2})
+        raise RuntimeError("the second file fails")
+    assert {**_snapshot(first), **_snapshot(second)} == before

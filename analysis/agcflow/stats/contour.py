@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from agcflow.errors import AgcflowError
+from agcflow.errors import AgcflowError, InputFileError
 from agcflow.io import atomic_path, write_json
 
 log = logging.getLogger(__name__)
@@ -61,21 +61,39 @@ def parse_where(items: Sequence[str]) -> tuple[tuple[int, float], ...]:
     return tuple(parsed)
 
 
-def select_points(records: Mapping[str, Mapping[str, Any]], settings: ContourSettings) -> dict[str, np.ndarray]:
-    """x, y and the CLs of every curve for the ok points passing ``settings.where``."""
+RECORD_FORM = "{'values': [x, y, ...], 'status': 'ok', 'CLs_obs': float, 'CLs_exp': [5 floats]}"
+
+
+def select_points(records: Mapping[str, Mapping[str, Any]], settings: ContourSettings,
+                  source: str = "scan results") -> dict[str, np.ndarray]:
+    """x, y and the CLs of every curve for the ok points passing ``settings.where``; an error
+    names ``source`` when a record is not a scan record or the points span no area."""
     rows = []
-    for record in records.values():
-        values = record.get("values") or []
-        wanted = max([settings.x_index, settings.y_index, *(i for i, _ in settings.where)])
-        if record.get("status") != "ok" or len(values) <= wanted:
-            continue
-        if all(math.isclose(values[i], v) for i, v in settings.where):
-            curves = [record[key] if idx is None else record[key][idx] for key, idx in CURVES.values()]
-            rows.append([values[settings.x_index], values[settings.y_index], *curves])
+    wanted = max([settings.x_index, settings.y_index, *(i for i, _ in settings.where)])
+    for name, record in records.items():
+        try:
+            row = _point_row(record, settings, wanted)
+        except (KeyError, IndexError, TypeError, AttributeError, ValueError) as err:
+            raise InputFileError(f"{source}: point {name!r} is not a scan record {RECORD_FORM} ({err!r})") from err
+        if row is not None:
+            rows.append(row)
     if len(rows) < 3:
         raise AgcflowError(f"only {len(rows)} ok points match {settings.where or 'no filter'}; a contour needs 3 or more")
     table = np.asarray(rows, dtype=float)
+    if np.linalg.matrix_rank(table[:, :2] - table[:, :2].mean(axis=0), tol=1e-9 * np.ptp(table[:, :2]) or None) < 2:
+        raise InputFileError(f"{source}: the {len(rows)} points lie on one line in (x, y) = values[{settings.x_index}], "
+                             f"values[{settings.y_index}]; a contour needs points that span an area")
     return {"x": table[:, 0], "y": table[:, 1], **{name: table[:, 2 + i] for i, name in enumerate(CURVES)}}
+
+
+def _point_row(record: Mapping[str, Any], settings: ContourSettings, wanted: int) -> list[float] | None:
+    values = record.get("values") or []
+    if record.get("status") != "ok" or len(values) <= wanted:
+        return None
+    if not all(math.isclose(values[i], v) for i, v in settings.where):
+        return None
+    curves = [record[key] if idx is None else record[key][idx] for key, idx in CURVES.values()]
+    return [float(x) for x in (values[settings.x_index], values[settings.y_index], *curves)]
 
 
 def exclusion_contours(points: Mapping[str, np.ndarray], level: float = CLS_LEVEL) -> dict[str, list[list[list[float]]]]:
@@ -124,9 +142,10 @@ def draw_contours(
     return Path(output)
 
 
-def contour_from_results(records: Mapping[str, Mapping[str, Any]], settings: ContourSettings, output_png: Path, output_json: Path) -> dict[str, Any]:
+def contour_from_results(records: Mapping[str, Mapping[str, Any]], settings: ContourSettings, output_png: Path,
+                         output_json: Path, source: str = "scan results") -> dict[str, Any]:
     """Select, interpolate, draw and write; returns the contours with their extent."""
-    points = select_points(records, settings)
+    points = select_points(records, settings, source)
     contours = exclusion_contours(points)
     write_json(output_json, contours)
     draw_contours(points, contours, settings, output_png)

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from agcflow.config import FitSettings
 from agcflow.errors import AgcflowError
-from agcflow.io import write_json
+from agcflow.io import atomic_set, staged_to_final, write_json
 from agcflow.stats import plots
 from agcflow.stats.backend import use_backend
 
@@ -81,15 +81,27 @@ def fit_workspace(
 
     ``axis_labels`` maps channel names to the x-axis labels of the data/MC figures,
     e.g. ``{r.label: r.axis_label for r in analysis.regions}``; "observable" otherwise.
+    The files are written as one set (``io.atomic_set``): an interrupted or failing run leaves
+    the previous set whole, never part of a new one beside part of an old one.
     """
+    output_dir, figures_dir = Path(output_dir), Path(figures_dir)
+    owned = [output_dir / name for name in (FIT_RESULTS, YIELDS_PREFIT, YIELDS_POSTFIT, RANKING)]
+    owned += [figures_dir / name for name in (plots.PULLS_PNG, plots.CORRELATION_PNG, plots.RANKING_PNG)]
+    owned += plots.stage_figures(figures_dir, "prefit") + plots.stage_figures(figures_dir, "postfit")
+    with atomic_set(output_dir, figures_dir, replaces=owned) as staging:
+        outcome = _fit_into(ws, fit, staging[output_dir], staging[figures_dir], axis_labels or {})
+    return replace(outcome, files=tuple(staged_to_final(path, staging) for path in outcome.files))
+
+
+def _fit_into(ws: dict[str, Any], fit: FitSettings, output_dir: Path, figures_dir: Path,
+              axis_labels: Mapping[str, str]) -> FitOutcome:
     import cabinetry
     from pyhf.exceptions import FailedMinimization
 
-    output_dir, figures_dir = Path(output_dir), Path(figures_dir)
     device = use_backend(fit.backend, fit.device)
     model, data = cabinetry.model_utils.model_and_data(ws)
     _check_poi(model, fit.poi)
-    plot_config = _plot_config(model, fit, axis_labels or {})
+    plot_config = _plot_config(model, fit, axis_labels)
     files = _write_predictions(model, data, None, plot_config, output_dir, figures_dir)
     record = {"backend": fit.backend, "device": device, "poi": fit.poi}
     try:
