@@ -145,10 +145,10 @@ def workspace(config_path: Path, overrides: tuple[str, ...], histograms: Path, o
     from agcflow.stats.workspace import build_workspace, save_workspace
 
     settings = load_settings(config_path, overrides)
-    provenance.check_upstream(settings_record(histograms), settings.stage_record("process"), histograms, "process",
-                              required=False)
     bkg_only = bkg_only or output.parent / BKG_ONLY
     check_writable(output.parent, bkg_only.parent)
+    provenance.check_upstream(settings_record(histograms), settings.stage_record("process"), histograms, "process",
+                              required=False)
     ws = build_workspace(histograms, settings.analysis, settings.fit, output.parent / "templates")
     record = provenance.settings_sidecar(output)  # the settings it was built with, for the fit's check
     with atomic_set(output.parent, bkg_only.parent) as staging:  # all or none
@@ -172,10 +172,10 @@ def fit(config_path: Path, overrides: tuple[str, ...], workspace_path: Path, out
     from agcflow.stats.workspace import load_workspace
 
     settings = load_settings(config_path, overrides)
+    check_writable(output_dir, figures_dir)
     sidecar = provenance.settings_sidecar(workspace_path)
     recorded = read_json(sidecar) if sidecar.is_file() else None
     provenance.check_upstream(recorded, settings.stage_record("workspace"), workspace_path, "workspace", required=False)
-    check_writable(output_dir, figures_dir)
     labels = {region.label: region.axis_label for region in settings.analysis.regions}
     outcome = fit_workspace(load_workspace(workspace_path), settings.fit, output_dir, figures_dir, axis_labels=labels)
     click.echo(f"fit written to {output_dir}: {outcome}")
