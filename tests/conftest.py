@@ -86,3 +86,15 @@ def dask_client():
 
     with open_client(config.ClusterSettings(workers=2)) as client:
         yield client
+
+
+def assert_provenance(block: dict) -> None:
+    """A result's provenance block names the code (version, git commit), the key packages, the
+    config and input digests, and when and how long it ran."""
+    import agcflow
+
+    assert block["package"] == "agcflow" and block["version"] == agcflow.__version__
+    assert block["git_commit"] is None or len(block["git_commit"].split("+")[0]) == 40
+    assert {"numpy", "pyhf", "cabinetry", "coffea", "uproot"} <= set(block["packages"]), block["packages"]
+    assert len(block["config_digest"]) == 16 and len(block["input_digest"]) == 16
+    assert block["started"] and block["wall_s"] >= 0

@@ -22,7 +22,7 @@ from agcflow.errors import AgcflowError, InputFileError
 from agcflow.stats.scan_engine import PYHF_CLS_MODIFIER_SETTINGS
 from agcflow.stats.workspace import build_workspace, drop_empty_bins, save_workspace
 
-from conftest import CONFIG, tiny_overrides
+from conftest import CONFIG, assert_provenance, tiny_overrides
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -95,7 +95,9 @@ def test_signal_is_reinterpreted_without_touching_the_backgrounds(preserved, zpr
         assert result[key] == pytest.approx(before, rel=1e-3, abs=1e-4), key
     low, _, median, _, high = result["upper_limit_exp"]
     assert 0 < low < median < high and 0 < result["upper_limit_obs"]
-    assert json.loads((out / "result.json").read_text())["signal"] == "zprime_500"
+    written = json.loads((out / "result.json").read_text())
+    assert written["signal"] == "zprime_500"
+    assert_provenance(written["provenance"])
 
 
 def test_reinterpretation_is_a_pallet_for_pyhf_and_scan(preserved, dask_client, tmp_path):

@@ -149,12 +149,18 @@ def workspace(config_path: Path, overrides: tuple[str, ...], histograms: Path, o
     check_writable(output.parent, bkg_only.parent)
     provenance.check_upstream(settings_record(histograms), settings.stage_record("process"), histograms, "process",
                               required=False)
+    started = provenance.now()
     ws = build_workspace(histograms, settings.analysis, settings.fit, output.parent / "templates")
-    record = provenance.settings_sidecar(output)  # the settings it was built with, for the fit's check
+    # A pyhf workspace holds no other keys: its settings (for the fit's check) and provenance go beside it.
+    record = provenance.settings_sidecar(output)
+    wall_s = (provenance.now() - started).total_seconds()
+    sidecar = {**settings.stage_record("workspace"),
+               "provenance": provenance.block(settings.digest, provenance.digest_files([histograms]), started, wall_s,
+                                              {"histograms": str(histograms)})}
     with atomic_set(output.parent, bkg_only.parent) as staging:  # all or none
         for path in (output, bkg_only):
             save_workspace(ws, staging[path.parent] / path.name)
-        write_json(staging[record.parent] / record.name, settings.stage_record("workspace"))
+        write_json(staging[record.parent] / record.name, sidecar)
     click.echo(f"wrote {output} and {bkg_only}")
 
 

@@ -61,6 +61,7 @@ def scan(
     results/reinterpret folder), an HTTP(S) URL or DOI of a pallet on HEPData, or (with
     --patches) a background-only workspace.
     """
+    from agcflow import provenance
     from agcflow.io import check_writable, write_json
     from agcflow.stats import pallet
     from agcflow.stats.scan import check_region_names, run_scan
@@ -68,6 +69,7 @@ def scan(
     if patches is not None and output is None:
         raise click.UsageError("--patches needs --output FILE")
     check_writable(output.parent if output else output_dir)
+    started = provenance.now()
     with tempfile.TemporaryDirectory(prefix="agcflow-pallet-") as tmp:
         if patches is not None:
             regions = [pallet.load_workspace(Path(source), patches)]
@@ -91,11 +93,28 @@ def scan(
     files = list(summary.files)
     if output:
         files.append(write_json(output, summary.results[regions[0].name]))
+    files.append(write_scan_provenance(output.with_suffix(".provenance.json") if output else output_dir / "provenance.json",
+                                       source, patches, summary, started, backend=backend, limit=limit,
+                                       upper_limits=upper_limits, combine=combine))
     click.echo(f"scanned {summary}")
     for region, failures in summary.failed.items():
         for point, reason in failures.items():
             click.echo(f"  failed {region}/{point}: {reason}")
     click.echo("wrote " + ", ".join(str(f) for f in files))
+
+
+def write_scan_provenance(path: Path, source: str, patches: Path | None, summary, started, **options) -> Path:
+    """The scan's provenance beside its results (their JSON maps point names to records): the
+    package and its versions, the options' digest, the inputs' digest, the files written."""
+    from agcflow import provenance
+    from agcflow.io import write_json
+
+    inputs = [p for p in (Path(source), patches) if p is not None and p.exists()]
+    block = provenance.block(provenance.digest_options(options), provenance.digest_files(inputs), started,
+                             summary.wall_time_s, {"engine": options["backend"]})
+    return write_json(path, {"source": source, "patches": str(patches) if patches else None, "options": options,
+                             "files": [str(f) for f in summary.files], "points": summary.points,
+                             "provenance": block})
 
 
 @click.command()

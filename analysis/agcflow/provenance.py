@@ -6,6 +6,7 @@ import datetime as dt
 import functools
 import hashlib
 import importlib.metadata
+import json
 import logging
 import os
 import platform
@@ -35,6 +36,11 @@ def digest_files(paths: Iterable[str | os.PathLike[str]]) -> str:
         stat = Path(path).stat() if Path(path).exists() else None
         h.update(f"{path}|{stat.st_size if stat else -1}|{stat.st_mtime_ns if stat else -1}\n".encode())
     return h.hexdigest()[:16]
+
+
+def digest_options(options: dict[str, Any]) -> str:
+    """A short digest of the options of a run that has no configuration file (a scan)."""
+    return hashlib.sha256(json.dumps(options, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def block(

@@ -19,7 +19,7 @@ from typing import Any
 import hist
 import numpy as np
 
-from agcflow import inputs, processing
+from agcflow import inputs, processing, provenance
 from agcflow.config import AnalysisSettings, Sample, Settings, SignalSettings
 from agcflow.delivery.backends import deliver
 from agcflow.delivery.manifest import check_serves
@@ -169,7 +169,7 @@ def run(
     """Reinterpret one signal by patching the preserved ``background_workspace``; write the
     pallet (``BkgOnly.json`` + ``patchset.json``) and ``result.json`` as a set under
     ``output_dir`` once everything is computed. Background inputs are never read."""
-    start = time.perf_counter()
+    start, started = time.perf_counter(), provenance.now()
     check_writable(output_dir)
     background = load_background(background_workspace)
     hists = signal_histograms(settings, signal, fileset, client)
@@ -180,6 +180,8 @@ def run(
               "background_workspace": str(background_workspace),
               **limits(background, patch, signal.name, settings.reinterpret.poi_bounds)}
     result["wall_s"] = time.perf_counter() - start
+    result["provenance"] = provenance.block(settings.digest, provenance.digest_files([background_workspace, fileset]),
+                                            started, result["wall_s"], {"cluster": settings.cluster.kind})
     point = SignalPoint(signal.name, values, patch, str(output_dir))
     write_outputs(output_dir, background, point, result)
     log.info("%s: CLs_obs %.3g, upper limit %.3g (expected %.3g)", signal.name, result["CLs_obs"],
