@@ -336,3 +336,10 @@ def test_unwritable_outputs_fail_before_compute(cli, tmp_path, command):
     assert_one_line_error(code, err, f"{blocked}: cannot write a test file in this output directory")
     assert "never_read" not in err
     assert time.monotonic() - started < 30  # no benchmark ran
+
+
+def test_version_names_the_package_version():
+    import agcflow
+
+    run = subprocess.run([sys.executable, "-m", "agcflow", "--version"], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0 and run.stdout.startswith(f"agcflow {agcflow.__version__} (python "), run.stdout

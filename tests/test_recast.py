@@ -84,13 +84,21 @@ def local_steps(catalogue: Path) -> None:
     steps_file.write_text(yaml.safe_dump(steps))
 
 
+def drawing_tools() -> bool:
+    """graphviz's dot and a real ImageMagick convert, which yadage's trackers call at the end."""
+    if shutil.which("dot") is None or shutil.which("convert") is None:
+        return False
+    version = subprocess.run(["convert", "-version"], capture_output=True, text=True)
+    return "ImageMagick" in version.stdout
+
+
 @pytest.mark.integration
 @pytest.mark.timeout(1800)  # a Snakemake run for the preserved outputs, then the workflow
 def test_recast_runs_the_default_example_locally(recast_bin, tmp_path):
     """`recast run` (yadage, local backend) on the default example's inputs, with a tiny
     analysis config and its preserved outputs from a Snakemake run."""
-    if shutil.which("dot") is None:  # recast run draws the DAG with graphviz; CI installs it
-        reason = "`recast run` needs graphviz's `dot` (apt-get install graphviz)"
+    if not drawing_tools():  # recast run draws the DAG (graphviz) and animates it (ImageMagick); CI installs both
+        reason = "`recast run` needs graphviz's `dot` and ImageMagick's `convert` (apt-get install graphviz imagemagick)"
         if os.environ.get("AGCFLOW_REQUIRE_RECAST") == "1":
             pytest.fail(f"AGCFLOW_REQUIRE_RECAST=1 but {reason}", pytrace=False)
         pytest.skip(reason)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import platform
 import os
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 
 import click
 
+from agcflow import __version__
 from agcflow import config as config_module
 from agcflow.errors import AgcflowError, redact
 from agcflow.io import read_json
@@ -40,6 +42,8 @@ def load_settings(config_path: Path, overrides: tuple[str, ...]) -> config_modul
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "-V", "--version", prog_name="agcflow",
+                      message="%(prog)s %(version)s (python " + platform.python_version() + ")")
 @click.option("-v", "--verbose", count=True,
               help="-v: agcflow's progress (INFO); -vv: agcflow's debug; -vvv: every library's debug.")
 def cli(verbose: int) -> None:
