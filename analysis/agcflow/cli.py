@@ -155,17 +155,25 @@ def fit(config_path: Path, overrides: tuple[str, ...], workspace_path: Path, out
 @cli.command()
 @click.option("--histograms", type=click.Path(path_type=Path), required=True, help="Candidate histograms (.root or reference .json).")
 @click.option("--reference", type=click.Path(path_type=Path), required=True, help="Reference histograms (.root or AGC reference .json).")
-@click.option("--max-bin-difference", type=float, default=2.0, show_default=True)
-def validate(histograms: Path, reference: Path, max_bin_difference: float) -> None:
-    """Compare histograms the AGC's way; exit 1 listing every mismatch."""
-    from agcflow.histograms import compare, load_any
+@click.option("--max-bin-difference", type=float, default=2.0, show_default=True,
+              help="Largest difference of one bin in a run of mismatching bins (the AGC's atol).")
+@click.option("--mode", type=click.Choice(["strict", "agc"]), default="strict", show_default=True,
+              help="strict: every histogram on both sides, all compared. agc: the AGC's validate_histograms.py "
+                   "(reference histograms only, missing pseudodata tolerated, pt_res_up contents skipped).")
+def validate(histograms: Path, reference: Path, max_bin_difference: float, mode: str) -> None:
+    """Compare histograms bin by bin; exit 1 listing every mismatch."""
+    from agcflow.histograms import agc_tolerances, compare, load_any
 
-    mismatches = compare(load_any(histograms), load_any(reference), max_bin_difference)
+    candidate, expected = load_any(histograms), load_any(reference)
+    mismatches = compare(candidate, expected, max_bin_difference, mode)
     for mismatch in mismatches:
         click.echo(f"MISMATCH {mismatch.name}: {mismatch.reason}")
+    if mode == "agc":
+        for line in agc_tolerances(candidate, expected):
+            click.echo(f"agc mode: {line}")
     if mismatches:
         raise click.exceptions.Exit(1)
-    click.echo(f"{histograms} matches {reference}")
+    click.echo(f"{histograms} matches {reference} ({mode} mode)")
 
 
 @cli.command()
