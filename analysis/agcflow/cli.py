@@ -140,13 +140,14 @@ def workspace(config_path: Path, overrides: tuple[str, ...], histograms: Path, o
 @click.option("--output-dir", type=click.Path(path_type=Path), default=Path("results/fit"), show_default=True)
 @click.option("--figures-dir", type=click.Path(path_type=Path), default=Path("results/figures"), show_default=True)
 def fit(config_path: Path, overrides: tuple[str, ...], workspace_path: Path, output_dir: Path, figures_dir: Path) -> None:
-    """Maximum-likelihood fit, yields, impacts and figures (backend: fit.backend)."""
+    """Maximum-likelihood fit, yields, impacts (fits in parallel on the cluster) and figures (backend: fit.backend)."""
     from agcflow.stats.fit import fit_workspace
     from agcflow.stats.workspace import load_workspace
 
     settings = load_settings(config_path, overrides)
     labels = {region.label: region.axis_label for region in settings.analysis.regions}
-    outcome = fit_workspace(load_workspace(workspace_path), settings.fit, output_dir, figures_dir, axis_labels=labels)
+    outcome = fit_workspace(load_workspace(workspace_path), settings.fit, output_dir, figures_dir, axis_labels=labels,
+                            cluster=settings.cluster)
     click.echo(f"fit written to {output_dir}: {outcome}")
     if not outcome.success:  # the record says why; a workflow must not go on with it
         raise click.exceptions.Exit(1)

@@ -24,6 +24,7 @@ rule fit:
         config=AGC_CONFIG,
         output_dir=lambda wildcards, output: os.path.dirname(output[0]),
         figures_dir=lambda wildcards, output: os.path.join(os.path.dirname(os.path.dirname(output[0])), "figures"),
+    threads: workflow.cores
     shell:
-        "agcflow -v fit --config {params.config} --workspace {input} --output-dir {params.output_dir} "
+        "agcflow -v fit --config {params.config} --set cluster.workers={threads} --workspace {input} --output-dir {params.output_dir} "
         "--figures-dir {params.figures_dir} > {log} 2>&1"

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from agcflow.config import FitSettings
+from agcflow.config import ClusterSettings, FitSettings
 from agcflow.errors import AgcflowError
 from agcflow.io import write_json
 from agcflow.stats import plots
@@ -76,11 +76,13 @@ def fit_workspace(
     figures_dir: Path,
     *,
     axis_labels: Mapping[str, str] | None = None,
+    cluster: ClusterSettings | None = None,
 ) -> FitOutcome:
     """Fit ``ws`` to its observations; write results, yields, impacts and figures.
 
     ``axis_labels`` maps channel names to the x-axis labels of the data/MC figures,
     e.g. ``{r.label: r.axis_label for r in analysis.regions}``; "observable" otherwise.
+    The impact fits run in parallel on ``cluster`` (in this process when None).
     """
     import cabinetry
     from pyhf.exceptions import FailedMinimization
@@ -120,7 +122,7 @@ def fit_workspace(
     if not fit.ranking:
         _remove_stale([output_dir / RANKING, figures_dir / plots.RANKING_PNG])
         return replace(outcome, files=tuple(files))
-    return _rank(model, data, outcome, files, output_dir, figures_dir)
+    return _rank(ws, fit, cluster, outcome, files, output_dir, figures_dir)
 
 
 def _check_poi(model: Any, poi: str) -> None:
@@ -203,6 +205,11 @@ def _record_failure(
     return replace(outcome, files=(*files, path))
 
 
+def describe_failure(err: Exception) -> str:
+    """MINUIT's status of a failed minimisation, in one line."""
+    return _describe(_minuit_status(err))
+
+
 def _minuit_status(err: Exception) -> dict[str, Any]:
     minuit = getattr(getattr(err, "result", None), "minuit", None)
     if minuit is None:
@@ -234,24 +241,22 @@ def _describe(minuit: dict[str, Any]) -> str:
 
 
 def _rank(
-    model: Any,
-    data: list[float],
+    ws: dict[str, Any],
+    fit: FitSettings,
+    cluster: ClusterSettings | None,
     outcome: FitOutcome,
     files: list[Path],
     output_dir: Path,
     figures_dir: Path,
 ) -> FitOutcome:
-    import cabinetry
-    from pyhf.exceptions import FailedMinimization
+    from agcflow.stats.ranking import ImpactFitFailed, rank
 
     try:
         ranking, seconds = _timed(
-            lambda: cabinetry.fit.ranking(
-                model, data, fit_results=outcome.fit_results, poi_name=outcome.poi, strategy=MINUIT_STRATEGY
-            )
+            lambda: rank(ws, outcome.fit_results, outcome.poi, fit, MINUIT_STRATEGY, cluster)
         )
-    except FailedMinimization as err:
-        status = f"a fit with one parameter held fixed failed: {err} ({_describe(_minuit_status(err))})"
+    except ImpactFitFailed as err:
+        status = f"a fit with one parameter held fixed failed: {err}"
         log.error("ranking failed: %s", status)
         _remove_stale([figures_dir / plots.RANKING_PNG])
         path = write_json(output_dir / RANKING, {"success": False, "status": status, "poi": outcome.poi})
