@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import subprocess
+import sys
+from pathlib import Path
 
 import cabinetry
 import numpy as np
 import pytest
 
+from agcflow.stats.backend import use_backend
 from agcflow.stats.fit import MINUIT_STRATEGY
 from agcflow.stats.ranking import SHIFTS, impact_fits, rank
-from agcflow.stats.backend import use_backend
 
 from .conftest import numpy_settings
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -48,3 +54,25 @@ def test_impact_fits_skip_zero_shifts_like_cabinetry(small_workspace, cabinetry_
     assert all(f.parameter != poi and f.value != results.bestfit[f.parameter] for f in fits)
     free = results._replace(uncertainty=np.zeros_like(results.uncertainty))
     assert len(impact_fits(model, free, poi)) == 3 * 2  # post-fit shifts of zero: no fit
+
+
+def test_agcflow_fit_ranks_on_the_cluster_like_cabinetry(small_workspace, cabinetry_ranking, tmp_path):
+    """The CLI's ranking (impact fits on 2 Dask workers) gives cabinetry's impacts."""
+    _, expected = cabinetry_ranking
+    workspace = tmp_path / "workspace.json"
+    workspace.write_text(json.dumps(small_workspace))
+    result = subprocess.run(
+        [sys.executable, "-m", "agcflow", "fit", "--set", "cluster.workers=2", "--set", "fit.backend=numpy",
+         "--set", "fit.device=cpu", "--workspace", str(workspace), "--output-dir", str(tmp_path / "fit"),
+         "--figures-dir", str(tmp_path / "figures")],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    record = json.loads((tmp_path / "fit" / "ranking.json").read_text())
+    assert record["success"] is True
+    by_name = {p["name"]: p for p in record["parameters"]}
+    assert set(by_name) == set(expected.labels)
+    for i, name in enumerate(expected.labels):
+        for shift in SHIFTS:
+            assert by_name[name][shift.replace("_", "_impact_", 1)] == pytest.approx(
+                getattr(expected, shift)[i], abs=1e-3), (name, shift)
