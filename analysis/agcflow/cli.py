@@ -175,7 +175,7 @@ def workspace(config_path: Path, overrides: tuple[str, ...], histograms: Path, o
 @click.option("--output-dir", type=click.Path(path_type=Path), default=Path("results/fit"), show_default=True)
 @click.option("--figures-dir", type=click.Path(path_type=Path), default=Path("results/figures"), show_default=True)
 def fit(config_path: Path, overrides: tuple[str, ...], workspace_path: Path, output_dir: Path, figures_dir: Path) -> None:
-    """Maximum-likelihood fit, yields, impacts and figures (backend: fit.backend)."""
+    """Maximum-likelihood fit, yields, impacts (fits in parallel on the cluster) and figures (backend: fit.backend)."""
     from agcflow import provenance
     from agcflow.io import check_writable
     from agcflow.stats.fit import fit_workspace
@@ -187,7 +187,8 @@ def fit(config_path: Path, overrides: tuple[str, ...], workspace_path: Path, out
     recorded = read_json(sidecar) if sidecar.is_file() else None
     provenance.check_upstream(recorded, settings.stage_record("workspace"), workspace_path, "workspace", required=False)
     labels = {region.label: region.axis_label for region in settings.analysis.regions}
-    outcome = fit_workspace(load_workspace(workspace_path), settings.fit, output_dir, figures_dir, axis_labels=labels)
+    outcome = fit_workspace(load_workspace(workspace_path), settings.fit, output_dir, figures_dir, axis_labels=labels,
+                            cluster=settings.cluster)
     click.echo(f"fit written to {output_dir}: {outcome}")
     if not outcome.success:  # the record says why; a workflow must not go on with it
         raise click.exceptions.Exit(1)
@@ -196,17 +197,25 @@ def fit(config_path: Path, overrides: tuple[str, ...], workspace_path: Path, out
 @cli.command()
 @click.option("--histograms", type=click.Path(path_type=Path), required=True, help="Candidate histograms (.root or reference .json).")
 @click.option("--reference", type=click.Path(path_type=Path), required=True, help="Reference histograms (.root or AGC reference .json).")
-@click.option("--max-bin-difference", type=float, default=2.0, show_default=True)
-def validate(histograms: Path, reference: Path, max_bin_difference: float) -> None:
-    """Compare histograms the AGC's way; exit 1 listing every mismatch."""
-    from agcflow.histograms import compare, load_any
+@click.option("--max-bin-difference", type=float, default=2.0, show_default=True,
+              help="Largest difference of one bin in a run of mismatching bins (the AGC's atol).")
+@click.option("--mode", type=click.Choice(["strict", "agc"]), default="strict", show_default=True,
+              help="strict: every histogram on both sides, all compared. agc: the AGC's validate_histograms.py "
+                   "(reference histograms only, missing pseudodata tolerated, pt_res_up contents skipped).")
+def validate(histograms: Path, reference: Path, max_bin_difference: float, mode: str) -> None:
+    """Compare histograms bin by bin; exit 1 listing every mismatch."""
+    from agcflow.histograms import agc_tolerances, compare, load_any
 
-    mismatches = compare(load_any(histograms), load_any(reference), max_bin_difference)
+    candidate, expected = load_any(histograms), load_any(reference)
+    mismatches = compare(candidate, expected, max_bin_difference, mode)
     for mismatch in mismatches:
         click.echo(f"MISMATCH {mismatch.name}: {mismatch.reason}")
+    if mode == "agc":
+        for line in agc_tolerances(candidate, expected):
+            click.echo(f"agc mode: {line}")
     if mismatches:
         raise click.exceptions.Exit(1)
-    click.echo(f"{histograms} matches {reference}")
+    click.echo(f"{histograms} matches {reference} ({mode} mode)")
 
 
 @cli.command()

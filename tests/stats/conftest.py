@@ -1,5 +1,5 @@
-"""Fixtures of the statistics tests: the AGC reference histograms (N=5) as the hand-off ROOT
-file, the workspace cabinetry builds from them, and one numpy fit of it shared by the tests."""
+"""Fixtures of the statistics tests: the AGC reference histograms (N=5, variances from the
+AGC's event weights) as the hand-off ROOT file, the workspace cabinetry builds from them, and one numpy fit of it shared by the tests."""
 
 from __future__ import annotations
 
@@ -44,9 +44,11 @@ def extracted_pallet(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def reference_root(tmp_path_factory) -> Path:
-    """The AGC's N=5 reference histograms written as the hand-off ROOT file."""
-    return save_root(from_reference(REFERENCE_N5), tmp_path_factory.mktemp("reference") / "histograms.root")
+def reference_root(tmp_path_factory, settings) -> Path:
+    """The AGC's N=5 reference histograms, with variances from the AGC's per-event weights,
+    written as the hand-off ROOT file."""
+    histograms = from_reference(REFERENCE_N5, settings.analysis, settings.inputs.agc_list)
+    return save_root(histograms, tmp_path_factory.mktemp("reference") / "histograms.root")
 
 
 @pytest.fixture(scope="session")

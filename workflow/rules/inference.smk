@@ -30,8 +30,9 @@ rule fit:
         settings=settings_digest("fit"),
         output_dir=lambda wildcards, output: os.path.dirname(output[0]),
         figures_dir=lambda wildcards, output: os.path.join(os.path.dirname(os.path.dirname(output[0])), "figures"),
+    threads: THREADS
     resources:
         **rule_resources("fit"),
     shell:
-        "agcflow -v fit --config {params.config:q} --workspace {input:q} --output-dir {params.output_dir:q} "
-        "--figures-dir {params.figures_dir:q} > {log:q} 2>&1"
+        "agcflow -v fit --config {params.config:q} --set cluster.workers={threads} --workspace {input:q} "
+        "--output-dir {params.output_dir:q} --figures-dir {params.figures_dir:q} > {log:q} 2>&1"

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from agcflow.config import FitSettings
+from agcflow.config import ClusterSettings, FitSettings
 from agcflow.errors import AgcflowError
 from agcflow.io import atomic_set, staged_to_final, write_json
 from agcflow.stats import plots
@@ -76,6 +76,7 @@ def fit_workspace(
     figures_dir: Path,
     *,
     axis_labels: Mapping[str, str] | None = None,
+    cluster: ClusterSettings | None = None,
 ) -> FitOutcome:
     """Fit ``ws`` to its observations; write results, yields, impacts and figures.
 
@@ -83,18 +84,19 @@ def fit_workspace(
     e.g. ``{r.label: r.axis_label for r in analysis.regions}``; "observable" otherwise.
     The files are written as one set (``io.atomic_set``): an interrupted or failing run leaves
     the previous set whole, never part of a new one beside part of an old one.
+    The impact fits run in parallel on ``cluster`` (in this process when None).
     """
     output_dir, figures_dir = Path(output_dir), Path(figures_dir)
     owned = [output_dir / name for name in (FIT_RESULTS, YIELDS_PREFIT, YIELDS_POSTFIT, RANKING)]
     owned += [figures_dir / name for name in (plots.PULLS_PNG, plots.CORRELATION_PNG, plots.RANKING_PNG)]
     owned += plots.stage_figures(figures_dir, "prefit") + plots.stage_figures(figures_dir, "postfit")
     with atomic_set(output_dir, figures_dir, replaces=owned) as staging:
-        outcome = _fit_into(ws, fit, staging[output_dir], staging[figures_dir], axis_labels or {})
+        outcome = _fit_into(ws, fit, staging[output_dir], staging[figures_dir], axis_labels or {}, cluster)
     return replace(outcome, files=tuple(staged_to_final(path, staging) for path in outcome.files))
 
 
 def _fit_into(ws: dict[str, Any], fit: FitSettings, output_dir: Path, figures_dir: Path,
-              axis_labels: Mapping[str, str]) -> FitOutcome:
+              axis_labels: Mapping[str, str], cluster: ClusterSettings | None) -> FitOutcome:
     import cabinetry
     from pyhf.exceptions import FailedMinimization
 
@@ -132,7 +134,7 @@ def _fit_into(ws: dict[str, Any], fit: FitSettings, output_dir: Path, figures_di
     if not fit.ranking:
         _remove_stale([output_dir / RANKING, figures_dir / plots.RANKING_PNG])
         return replace(outcome, files=tuple(files))
-    return _rank(model, data, outcome, files, output_dir, figures_dir)
+    return _rank(ws, fit, cluster, outcome, files, output_dir, figures_dir)
 
 
 def _check_poi(model: Any, poi: str) -> None:
@@ -215,6 +217,11 @@ def _record_failure(
     return replace(outcome, files=(*files, path))
 
 
+def describe_failure(err: Exception) -> str:
+    """MINUIT's status of a failed minimisation, in one line."""
+    return _describe(_minuit_status(err))
+
+
 def _minuit_status(err: Exception) -> dict[str, Any]:
     minuit = getattr(getattr(err, "result", None), "minuit", None)
     if minuit is None:
@@ -246,24 +253,22 @@ def _describe(minuit: dict[str, Any]) -> str:
 
 
 def _rank(
-    model: Any,
-    data: list[float],
+    ws: dict[str, Any],
+    fit: FitSettings,
+    cluster: ClusterSettings | None,
     outcome: FitOutcome,
     files: list[Path],
     output_dir: Path,
     figures_dir: Path,
 ) -> FitOutcome:
-    import cabinetry
-    from pyhf.exceptions import FailedMinimization
+    from agcflow.stats.ranking import ImpactFitFailed, rank
 
     try:
         ranking, seconds = _timed(
-            lambda: cabinetry.fit.ranking(
-                model, data, fit_results=outcome.fit_results, poi_name=outcome.poi, strategy=MINUIT_STRATEGY
-            )
+            lambda: rank(ws, outcome.fit_results, outcome.poi, fit, MINUIT_STRATEGY, cluster)
         )
-    except FailedMinimization as err:
-        status = f"a fit with one parameter held fixed failed: {err} ({_describe(_minuit_status(err))})"
+    except ImpactFitFailed as err:
+        status = f"a fit with one parameter held fixed failed: {err}"
         log.error("ranking failed: %s", status)
         _remove_stale([figures_dir / plots.RANKING_PNG])
         path = write_json(output_dir / RANKING, {"success": False, "status": status, "poi": outcome.poi})
