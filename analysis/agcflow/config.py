@@ -229,6 +229,7 @@ class FitSettings:
     poi_bounds: tuple[float, float] = (0.0, 10.0)
     fit_edges: tuple[float, ...] = tuple(range(110, 551, 40))
     ranking: bool = True
+    ranking_engine: str = "fast"  # fast: compiled Newton fits (cabinetry's where unsupported) | cabinetry
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,8 @@ STAGE_SETTINGS: dict[str, tuple[str, ...]] = {
     "workspace": (
         "analysis.samples", "analysis.regions", "analysis.systematics", "fit.poi", "fit.poi_bounds", "fit.fit_edges",
     ),
-    "fit": ("analysis.regions", "fit.backend", "fit.poi", "fit.poi_bounds", "fit.fit_edges", "fit.ranking"),
+    "fit": ("analysis.regions", "fit.backend", "fit.poi", "fit.poi_bounds", "fit.fit_edges", "fit.ranking",
+            "fit.ranking_engine"),
     "reinterpret": ("@deliver", "@process", "@workspace", "reinterpret"),
     "optimize": ("@process", "@workspace", "@fit"),
     "bench_processing": ("@deliver", "@process"),

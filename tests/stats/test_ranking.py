@@ -30,11 +30,16 @@ def cabinetry_ranking(small_workspace):
     return results, cabinetry.fit.ranking(model, data, fit_results=results, strategy=MINUIT_STRATEGY)
 
 
-@pytest.mark.parametrize("workers", [None, 2], ids=["in-process", "2-dask-workers"])
-def test_parallel_ranking_equals_cabinetry(small_workspace, settings, cabinetry_ranking, workers):
+@pytest.mark.parametrize(("engine", "workers"), [("fast", None), ("cabinetry", None), ("cabinetry", 2)],
+                         ids=["fast-engine", "cabinetry-in-process", "cabinetry-2-dask-workers"])
+def test_ranking_equals_cabinetry(small_workspace, settings, cabinetry_ranking, engine, workers, caplog):
     results, expected = cabinetry_ranking
     cluster = None if workers is None else dataclasses.replace(settings.cluster, kind="local", workers=workers)
-    ranking = rank(small_workspace, results, "ttbar_norm", numpy_settings(settings), MINUIT_STRATEGY, cluster)
+    fit = dataclasses.replace(numpy_settings(settings), ranking_engine=engine)
+    with caplog.at_level("INFO", logger="agcflow.stats.ranking"):
+        ranking = rank(small_workspace, results, "ttbar_norm", fit, MINUIT_STRATEGY, cluster)
+    if engine == "fast":  # every fit by the compiled engine, none handed to cabinetry
+        assert "12 of 12 fits converged in the fast engine" in caplog.text and "by cabinetry" not in caplog.text
     assert ranking.labels == expected.labels
     assert sorted(ranking.labels) == ["Luminosity", "ME variation", "PS variation"]
     np.testing.assert_array_equal(ranking.bestfit, expected.bestfit)

@@ -203,7 +203,7 @@ def hypotest(model: ModelTensors, mu: float = 1.0) -> dict[str, Any]:
     poi, init, fixed = model.poi, model.init, model.fixed
     poi_fixed = fixed.copy()
     poi_fixed[poi] = True
-    fit, rates = _fit_program(), _rates_program()
+    fit, rates = fit_program(), _rates_program()
 
     def with_poi(pars, value):
         pars = np.array(pars)
@@ -261,7 +261,7 @@ def _gradient_and_fisher(arrays, rates, jac, pars, main, aux) -> tuple[Any, Any]
 
 
 @functools.cache
-def _fit_program() -> Any:
+def fit_program() -> Any:
     import jax
 
     return jax.jit(fit)

@@ -78,12 +78,50 @@ def rank(
         poi_with_parameter_held, poi_index=poi_index, backend=fit.backend, device=fit.device, strategy=strategy
     )
     text = json.dumps(ws, sort_keys=True)
-    log.info("ranking: %d fits (%d parameters)", len(fits), len(model.config.par_names) - 1)
-    if cluster is None:
-        pois = [task(impact, text) for impact in fits]
-    else:
-        pois = _on_cluster(task, fits, text, cluster)
+    log.info("ranking: %d fits (%d parameters), engine %s", len(fits), len(model.config.par_names) - 1,
+             fit.ranking_engine)
+    pois = fast_pois(ws, model, fits, poi_index) if fit.ranking_engine == "fast" else [None] * len(fits)
+    rest = [impact for impact, poi_value in zip(fits, pois) if poi_value is None]
+    if rest:
+        log.info("ranking: %d fits by cabinetry%s", len(rest), "" if cluster is None else " on the cluster")
+        done = iter([task(impact, text) for impact in rest] if cluster is None else _on_cluster(task, rest, text, cluster))
+        pois = [next(done) if poi_value is None else poi_value for poi_value in pois]
     return _ranking_results(model, fit_results, poi_index, fits, pois)
+
+
+def fast_pois(ws: dict[str, Any], model: Any, fits: list[ImpactFit], poi_index: int) -> list[float | None]:
+    """The POI of every impact fit by the compiled Newton engine of the scan
+    (:func:`agcflow.stats.asymptotics.fit`: one program, the held parameter an argument), from
+    pyhf's suggested start as cabinetry. None for a fit that did not converge, and for all when
+    the model has a modifier the engine cannot express: cabinetry fits those.
+
+    On the default ttbar workspace 130 of 132 impacts equal cabinetry's to 1e-3; in the other two
+    MINUIT stops in a local minimum whose -2 ln L is higher by 3.9 and 22.7 than the engine's."""
+    from agcflow.stats.hf_tensors import UnsupportedModel, model_tensors, parameter_names
+
+    try:
+        tensors, names = model_tensors(ws, pad=False), parameter_names(ws)
+    except UnsupportedModel as err:
+        log.info("ranking: the fast engine cannot express this model (%s); cabinetry fits all", err)
+        return [None] * len(fits)
+    import jax
+    import jax.numpy as jnp
+
+    from agcflow.stats.asymptotics import fit_program
+
+    jax.config.update("jax_enable_x64", True)
+    arrays = {key: jnp.asarray(value) for key, value in tensors.arrays().items()}
+    slot = {name: i for i, name in enumerate(names)}
+    poi_slot = slot[model.config.par_names[poi_index]]
+    program, pois = fit_program(), []
+    for impact in fits:
+        held = slot[model.config.par_names[impact.parameter]]
+        start = arrays["init"].at[held].set(impact.value)
+        pars, _, converged = program(arrays, arrays["observed"], arrays["gauss_aux"], start,
+                                     arrays["fixed"].at[held].set(True))
+        pois.append(float(pars[poi_slot]) if bool(converged) else None)
+    log.info("ranking: %d of %d fits converged in the fast engine", sum(p is not None for p in pois), len(fits))
+    return pois
 
 
 def _on_cluster(task: Any, fits: list[ImpactFit], text: str, cluster: ClusterSettings) -> list[float]:
