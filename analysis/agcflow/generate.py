@@ -1025,10 +1025,10 @@ def _file_jobs(
 
 def _run_jobs(jobs: list[_FileJob], workers: int, progress: bool) -> None:
     """Run the jobs, largest first, in this process or in a pool of worker processes."""
-    from tqdm import tqdm
+    from agcflow.progress import progress as progress_display
 
     ordered = sorted(jobs, key=lambda job: -job.n_events)
-    with tqdm(total=len(jobs), unit="file", disable=not progress, desc="generate") as bar:
+    with progress_display(len(jobs), "generate", "file", bar=progress) as bar:
         if workers == 1:
             for job in ordered:
                 generate_file(**vars(job))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -14,6 +15,7 @@ from agcflow.errors import AgcflowError, InputFileError
 from agcflow.histograms import empty_histogram, histogram_name
 from agcflow.physics.weights import sample_weight
 from agcflow.processor import TtbarProcessor
+from agcflow.progress import watch_scheduler
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -120,7 +122,11 @@ def run_fileset(
         metadata_cache=metadata_cache,
     )
     start = time.perf_counter()
-    output, metrics = runner(fileset, processor_instance=TtbarProcessor(analysis, processing.seed), treename="Events")
+    # Without a progress bar (Snakemake rules), the scheduler's task counts go to the log.
+    watch = contextlib.nullcontext() if progress else watch_scheduler(client, "process")
+    with watch:
+        output, metrics = runner(fileset, processor_instance=TtbarProcessor(analysis, processing.seed),
+                                 treename="Events")
     wall = time.perf_counter() - start
     return output.get("hists", {}), {
         "wall_s": wall, "chunks": metrics.get("chunks", 0), "bytes_read": metrics.get("bytesread", 0),

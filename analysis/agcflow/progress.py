@@ -18,7 +18,7 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-LOG_INTERVAL_S = 30.0  # at most one progress line per this many seconds, per stage
+LOG_INTERVAL_S = 10.0  # at most one progress line per this many seconds, per stage
 
 
 class LogProgress:
@@ -78,17 +78,22 @@ def watch_scheduler(client, desc: str, interval_s: float = LOG_INTERVAL_S) -> It
     stop = threading.Event()
     baseline = _task_counts(client)
 
+    started = time.monotonic()
+
+    def report() -> bool:
+        try:
+            done, total = (now - before for now, before in zip(_task_counts(client), baseline))
+        except Exception as err:  # noqa: BLE001  (the scheduler went away: the stage will say why)
+            log.debug("%s: progress poll stopped (%s)", desc, err)
+            return False
+        elapsed = time.monotonic() - started
+        eta = f", ETA {elapsed * (total - done) / done:.0f} s" if 0 < done < total else ""
+        log.info("%s: %d/%d tasks done (%.0f s)%s", desc, done, total, elapsed, eta)
+        return True
+
     def poll() -> None:
-        started = time.monotonic()
-        while not stop.wait(interval_s):
-            try:
-                done, total = (now - before for now, before in zip(_task_counts(client), baseline))
-            except Exception as err:  # noqa: BLE001  (the scheduler went away: the stage will say why)
-                log.debug("%s: progress poll stopped (%s)", desc, err)
-                return
-            elapsed = time.monotonic() - started
-            eta = f", ETA {elapsed * (total - done) / done:.0f} s" if 0 < done < total else ""
-            log.info("%s: %d/%d tasks done (%.0f s)%s", desc, done, total, elapsed, eta)
+        while not stop.wait(interval_s) and report():
+            pass
 
     thread = threading.Thread(target=poll, name=f"agcflow-progress-{desc}", daemon=True)
     thread.start()
@@ -97,6 +102,7 @@ def watch_scheduler(client, desc: str, interval_s: float = LOG_INTERVAL_S) -> It
     finally:
         stop.set()
         thread.join(timeout=5)
+    report()
 
 
 def _task_counts(client) -> tuple[int, int]:
@@ -105,8 +111,8 @@ def _task_counts(client) -> tuple[int, int]:
 
 
 def _scheduler_task_counts(dask_scheduler=None) -> tuple[int, int]:
-    prefixes = dask_scheduler.task_prefixes.values()
-    done = sum(prefix.state_counts.get("memory", 0) + prefix.state_counts.get("forgotten", 0)
-               + prefix.state_counts.get("released", 0) for prefix in prefixes)
-    total = sum(sum(prefix.state_counts.values()) for prefix in prefixes)
-    return done, total
+    """Cumulative transitions: every task enters ``waiting`` once before it runs, and
+    ``memory`` (or ``erred``) once it has run."""
+    counts = [prefix.state_counts for prefix in dask_scheduler.task_prefixes.values()]
+    done = sum(c.get("memory", 0) + c.get("erred", 0) for c in counts)
+    return done, sum(c.get("waiting", 0) for c in counts)

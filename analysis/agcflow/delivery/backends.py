@@ -63,7 +63,8 @@ def _deliver_servicex(samples, delivery, query, tree, client, skip_bad_files, pr
 
 def _run_local(samples, query, cache_dir, tree, client, skip_bad_files, progress):
     from distributed import as_completed
-    from tqdm import tqdm
+
+    from agcflow.progress import progress as progress_display
 
     # largest files first: the last tasks to finish are then the short ones
     jobs = sorted(((s.key, f) for s in samples for f in s.files), key=lambda job: -(job[1].nevts or 0))
@@ -79,13 +80,14 @@ def _run_local(samples, query, cache_dir, tree, client, skip_bad_files, progress
     skipped: list[dict[str, str]] = []
     remaining = {s.key: len(s.files) for s in samples}
     merges = {}  # a sample's merge starts as soon as its last file is delivered, while others still run
-    with tqdm(total=len(futures), desc="deliver", unit="file", disable=not progress) as bar:
+    with progress_display(len(futures), "deliver", "file", bar=progress) as bar:
         for future in as_completed(futures):
             key, path = futures[future]
-            bar.update()
             try:
                 records[key].append(future.result())
+                bar.update(events=records[key][-1].nevts_in)
             except InputFileError as err:
+                bar.update()
                 if not skip_bad_files:
                     client.cancel(list(futures) + list(merges.values()))
                     raise
