@@ -98,3 +98,21 @@ def assert_provenance(block: dict) -> None:
     assert {"numpy", "pyhf", "cabinetry", "coffea", "uproot"} <= set(block["packages"]), block["packages"]
     assert len(block["config_digest"]) == 16 and len(block["input_digest"]) == 16
     assert block["started"] and block["wall_s"] >= 0
+
+
+def tool_venv(name: str, packages: list[str]) -> Path:
+    """The bin folder of a virtual environment of its own under .cache/ for a tool whose pins
+    clash with agcflow's (reana-client's Snakemake 7, recast-atlas/yadage), made once per
+    package set (PyPI must be reachable the first time)."""
+    import subprocess
+    import venv
+
+    env = ROOT / ".cache" / name
+    marker = env / f".installed-{'-'.join(packages)}"
+    if not marker.exists():
+        venv.create(env, with_pip=True)
+        install = subprocess.run([str(env / "bin" / "python"), "-m", "pip", "install", "-q", *packages],
+                                 capture_output=True, text=True, timeout=900)
+        assert install.returncode == 0, install.stdout[-2000:] + install.stderr[-2000:]
+        marker.touch()
+    return env / "bin"

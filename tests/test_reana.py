@@ -11,13 +11,12 @@ import json
 import os
 import subprocess
 import sys
-import venv
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import ROOT, write_tiny_config
+from conftest import ROOT, tool_venv, write_tiny_config
 
 pytestmark = pytest.mark.slow
 
@@ -27,14 +26,7 @@ BIN = Path(sys.executable).parent
 
 @pytest.fixture(scope="module")
 def reana_client() -> Path:
-    env = ROOT / ".cache" / "reana-venv"
-    client = env / "bin" / "reana-client"
-    if not client.exists():
-        venv.create(env, with_pip=True)
-        install = subprocess.run([str(env / "bin" / "python"), "-m", "pip", "install", "-q", REANA_CLIENT],
-                                 capture_output=True, text=True, timeout=900)
-        assert install.returncode == 0, install.stdout[-2000:] + install.stderr[-2000:]
-    return client
+    return tool_venv("reana-venv", [REANA_CLIENT]) / "reana-client"
 
 
 def test_reana_yaml_is_valid_for_reana(reana_client):

@@ -12,34 +12,24 @@ import os
 import shutil
 import subprocess
 import sys
-import venv
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import ROOT, tiny_overrides, write_config
+from conftest import ROOT, tiny_overrides, tool_venv, write_config
 
 pytestmark = pytest.mark.slow
 
-# pydot (and graphviz's `dot`): `recast run` always draws the workflow's DAG (yadage visualize=True).
-RECAST_PACKAGES = ["recast-atlas==0.4.2", "yadage==0.21.2", "pydot==4.0.1"]
+# yadage[viz] (pydot, pydotplus; and graphviz, ImageMagick): `recast run` always draws the DAG (visualize=True).
+RECAST_PACKAGES = ["recast-atlas==0.4.2", "yadage[viz]==0.21.2"]
 ENTRY = "agcflow/ttbar-reinterpretation"
 BIN = Path(sys.executable).parent
 
 
 @pytest.fixture(scope="module")
 def recast_bin() -> Path:
-    env = ROOT / ".cache" / "recast-venv"
-    recast = env / "bin" / "recast"
-    marker = env / f".installed-{'-'.join(RECAST_PACKAGES)}"
-    if not (recast.exists() and marker.exists()):
-        venv.create(env, with_pip=True)
-        install = subprocess.run([str(env / "bin" / "python"), "-m", "pip", "install", "-q", *RECAST_PACKAGES],
-                                 capture_output=True, text=True, timeout=900)
-        assert install.returncode == 0, install.stdout[-2000:] + install.stderr[-2000:]
-        marker.touch()
-    return env / "bin"
+    return tool_venv("recast-venv", RECAST_PACKAGES)
 
 
 def recast(bin_dir: Path, catalogue: Path, *args: str, cwd: Path = ROOT, timeout: int = 120):
