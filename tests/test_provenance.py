@@ -27,6 +27,23 @@ def test_workspace_records_its_settings_and_provenance(tmp_path):
     assert sidecar["provenance"]["backend"] == {"histograms": str(histograms)}
 
 
+def test_fit_results_carry_provenance(tmp_path):
+    histograms = save_root(from_reference(REFERENCE / "agc-reference/histos_1_file_per_process.json"),
+                           tmp_path / "histograms.root")
+    workspace = tmp_path / "workspace.json"
+    common = [sys.executable, "-m", "agcflow", "{}", "--config", str(CONFIG), "--set", "fit.ranking=false"]
+    for command in (["workspace", "--histograms", str(histograms), "--output", str(workspace)],
+                    ["fit", "--workspace", str(workspace), "--output-dir", str(tmp_path / "fit"),
+                     "--figures-dir", str(tmp_path / "figures")]):
+        run = subprocess.run([part.format(command[0]) for part in common] + command[1:], capture_output=True,
+                             text=True, timeout=600)
+        assert run.returncode == 0, run.stderr
+    record = json.loads((tmp_path / "fit" / "fit_results.json").read_text())
+    assert record["success"] is True
+    assert_provenance(record["provenance"])
+    assert record["provenance"]["backend"] == {"fit": "numpy", "ranking": "fast"}
+
+
 def test_scan_writes_its_provenance_beside_the_results(tmp_path, dask_client):
     pallet = REFERENCE / "sbottom-ins1748602" / "pallet.tar.gz"
     result = CliRunner().invoke(scan, [str(pallet), "--output-dir", str(tmp_path), "--limit", "1", "--no-progress",

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from agcflow.config import ClusterSettings, FitSettings
 from agcflow.errors import AgcflowError
-from agcflow.io import atomic_set, staged_to_final, write_json
+from agcflow.io import atomic_set, read_json, staged_to_final, write_json
 from agcflow.stats import plots
 from agcflow.stats.backend import use_backend
 
@@ -77,6 +77,7 @@ def fit_workspace(
     *,
     axis_labels: Mapping[str, str] | None = None,
     cluster: ClusterSettings | None = None,
+    provenance_for: Callable[[float], dict[str, Any]] | None = None,
 ) -> FitOutcome:
     """Fit ``ws`` to its observations; write results, yields, impacts and figures.
 
@@ -85,6 +86,7 @@ def fit_workspace(
     The files are written as one set (``io.atomic_set``): an interrupted or failing run leaves
     the previous set whole, never part of a new one beside part of an old one.
     The impact fits run in parallel on ``cluster`` (in this process when None).
+    ``provenance_for(wall_s)`` gives the provenance block ``fit_results.json`` carries.
     """
     output_dir, figures_dir = Path(output_dir), Path(figures_dir)
     owned = [output_dir / name for name in (FIT_RESULTS, YIELDS_PREFIT, YIELDS_POSTFIT, RANKING)]
@@ -92,6 +94,9 @@ def fit_workspace(
     owned += plots.stage_figures(figures_dir, "prefit") + plots.stage_figures(figures_dir, "postfit")
     with atomic_set(output_dir, figures_dir, replaces=owned) as staging:
         outcome = _fit_into(ws, fit, staging[output_dir], staging[figures_dir], axis_labels or {}, cluster)
+        if provenance_for is not None:
+            staged = staging[output_dir] / FIT_RESULTS
+            write_json(staged, {**read_json(staged), "provenance": provenance_for(sum(outcome.wall_times_s.values()))})
     return replace(outcome, files=tuple(staged_to_final(path, staging) for path in outcome.files))
 
 
