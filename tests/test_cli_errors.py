@@ -343,3 +343,15 @@ def test_version_names_the_package_version():
 
     run = subprocess.run([sys.executable, "-m", "agcflow", "--version"], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0 and run.stdout.startswith(f"agcflow {agcflow.__version__} (python "), run.stdout
+
+
+@pytest.mark.parametrize(("expected", "message"), [
+    ("fit=0123456789abcdef", "--expect-settings fit=0123456789abcdef: agcflow computes "),
+    ("fitting=0123456789abcdef", "unknown stage 'fitting'; valid: generate, deliver"),
+])
+def test_a_workflow_digest_that_differs_fails_before_compute(expected, message, tmp_path):
+    run = subprocess.run([sys.executable, "-m", "agcflow", "--expect-settings", expected, "fit", "--workspace",
+                          "never_read.json", "--output-dir", str(tmp_path / "fit")], capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 1 and message in run.stderr, run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1 and not (tmp_path / "fit").exists()

@@ -18,6 +18,7 @@ import click
 
 from agcflow import __version__
 from agcflow import config as config_module
+from agcflow import stage_settings
 from agcflow.errors import AgcflowError, redact
 from agcflow.io import read_json
 
@@ -35,10 +36,24 @@ PROGRESS = click.option("--progress/--no-progress", default=True, help="Show pro
 
 
 def load_settings(config_path: Path, overrides: tuple[str, ...]) -> config_module.Settings:
-    """Validate the configuration once, with ``--set`` overrides applied."""
+    """Validate the configuration once, with ``--set`` overrides applied; check the digest the
+    workflow expects (``agcflow --expect-settings STAGE=DIGEST``) when it gave one."""
     from agcflow.config_source import parse_override
 
-    return config_module.load(config_path, dict(parse_override(item) for item in overrides))
+    settings = config_module.load(config_path, dict(parse_override(item) for item in overrides))
+    context = click.get_current_context(silent=True)
+    expected = context.find_root().params.get("expect_settings") if context else None
+    if expected:
+        stage, _, digest = expected.partition("=")
+        if stage not in stage_settings.STAGE_SETTINGS:
+            raise config_module.ConfigError(f"--expect-settings {expected}: unknown stage {stage!r}; "
+                                            f"valid: {', '.join(stage_settings.STAGE_SETTINGS)}")
+        computed = settings.stage_record(stage)["digest"]  # an unknown stage fails there, naming the valid ones
+        if digest != computed:
+            raise config_module.ConfigError(
+                f"--expect-settings {expected}: agcflow computes {computed} for the {stage} settings of "
+                f"{config_path}; the workflow and the package disagree on them (rerun with matching versions)")
+    return settings
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -46,7 +61,9 @@ def load_settings(config_path: Path, overrides: tuple[str, ...]) -> config_modul
                       message="%(prog)s %(version)s (python " + platform.python_version() + ")")
 @click.option("-v", "--verbose", count=True,
               help="-v: agcflow's progress (INFO); -vv: agcflow's debug; -vvv: every library's debug.")
-def cli(verbose: int) -> None:
+@click.option("--expect-settings", metavar="STAGE=DIGEST", default=None,
+              help="Fail unless the settings STAGE depends on have this digest (Snakemake passes the one it reran for).")
+def cli(verbose: int, expect_settings: str | None) -> None:
     """agcflow: the AGC ttbar analysis from data delivery to a fitted result."""
     configure_logging(verbose)
 

@@ -22,8 +22,8 @@ rule benchmark_processing:
     resources:
         **rule_resources("benchmark_processing"),
     shell:
-        "agcflow -v bench processing --config {params.config:q} --set cluster.workers={threads} "
-        "--output {params.json:q} > {log:q} 2>&1"
+        "agcflow -v --expect-settings bench_processing={params.settings} bench processing --config '{params.config}' --set cluster.workers={threads} "
+        "--output '{params.json}' > '{log}' 2>&1"
 
 
 rule benchmark_facility:
@@ -44,4 +44,4 @@ rule benchmark_facility:
     resources:
         **rule_resources("benchmark_facility"),
     shell:
-        "agcflow -v bench facility --config {params.config:q} --output {params.json:q} --no-progress > {log:q} 2>&1"
+        "agcflow -v --expect-settings bench_facility={params.settings} bench facility --config '{params.config}' --output '{params.json}' --no-progress > '{log}' 2>&1"

@@ -10,7 +10,7 @@ rule generate:
     resources:
         **rule_resources("generate"),
     shell:
-        "agcflow -v generate --config {params.config:q} --set cluster.workers={threads} --no-progress > {log:q} 2>&1"
+        "agcflow -v --expect-settings generate={params.settings} generate --config '{params.config}' --set cluster.workers={threads} --no-progress > '{log}' 2>&1"
 
 
 rule deliver:
@@ -27,5 +27,5 @@ rule deliver:
     resources:
         **rule_resources("deliver"),
     shell:
-        "agcflow -v deliver --config {params.config:q} --set cluster.workers={threads} "
-        "--output {output:q} --no-progress > {log:q} 2>&1"
+        "agcflow -v --expect-settings deliver={params.settings} deliver --config '{params.config}' --set cluster.workers={threads} "
+        "--output '{output}' --no-progress > '{log}' 2>&1"

@@ -13,8 +13,8 @@ rule workspace:
     resources:
         **rule_resources("workspace"),
     shell:
-        "agcflow -v workspace --config {params.config:q} --histograms {input:q} --output {output.workspace:q} "
-        "--bkg-only {output.bkg_only:q} > {log:q} 2>&1"
+        "agcflow -v --expect-settings workspace={params.settings} workspace --config '{params.config}' --histograms '{input}' --output '{output.workspace}' "
+        "--bkg-only '{output.bkg_only}' > '{log}' 2>&1"
 
 
 rule fit:
@@ -34,5 +34,5 @@ rule fit:
     resources:
         **rule_resources("fit"),
     shell:
-        "agcflow -v fit --config {params.config:q} --set cluster.workers={threads} --workspace {input:q} "
-        "--output-dir {params.output_dir:q} --figures-dir {params.figures_dir:q} > {log:q} 2>&1"
+        "agcflow -v --expect-settings fit={params.settings} fit --config '{params.config}' --set cluster.workers={threads} --workspace '{input}' "
+        "--output-dir '{params.output_dir}' --figures-dir '{params.figures_dir}' > '{log}' 2>&1"

@@ -26,8 +26,8 @@ rule optimize_delivery:
     resources:
         **rule_resources("optimize_delivery"),
     shell:
-        "agcflow -v deliver --config {params.config:q} {params.loose} --set cluster.workers={threads} "
-        "--no-progress --output {output:q} > {log:q} 2>&1"
+        "agcflow -v --expect-settings deliver={params.settings} deliver --config '{params.config}' {params.loose} --set cluster.workers={threads} "
+        "--no-progress --output '{output}' > '{log}' 2>&1"
 
 
 rule optimize_grid:
@@ -47,8 +47,8 @@ rule optimize_grid:
     resources:
         **rule_resources("optimize_grid"),
     shell:
-        "agcflow -v optimize --strategy grid --config {params.config:q} {params.loose} --set cluster.workers={threads} "
-        "{params.grid} --manifest {input:q} --output-dir {params.output_dir:q} > {log:q} 2>&1"
+        "agcflow -v --expect-settings optimize={params.settings} optimize --strategy grid --config '{params.config}' {params.loose} --set cluster.workers={threads} "
+        "{params.grid} --manifest '{input}' --output-dir '{params.output_dir}' > '{log}' 2>&1"
 
 
 rule optimize:
@@ -70,5 +70,5 @@ rule optimize:
     resources:
         **rule_resources("optimize"),
     shell:
-        "agcflow -v optimize --strategy gradient --config {params.config:q} {params.loose} "
-        "{params.grid} --manifest {input.manifest:q} --output-dir {params.output_dir:q} > {log:q} 2>&1"
+        "agcflow -v --expect-settings optimize={params.settings} optimize --strategy gradient --config '{params.config}' {params.loose} "
+        "{params.grid} --manifest '{input.manifest}' --output-dir '{params.output_dir}' > '{log}' 2>&1"

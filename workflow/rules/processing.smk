@@ -13,5 +13,5 @@ rule process:
     resources:
         **rule_resources("process"),
     shell:
-        "agcflow -v process --config {params.config:q} --set cluster.workers={threads} --manifest {input:q} "
-        "--output {output.histograms:q} --metrics {output.metrics:q} --no-progress > {log:q} 2>&1"
+        "agcflow -v --expect-settings process={params.settings} process --config '{params.config}' --set cluster.workers={threads} --manifest '{input}' "
+        "--output '{output.histograms}' --metrics '{output.metrics}' --no-progress > '{log}' 2>&1"

@@ -20,8 +20,8 @@ rule reinterpret_signal:
     resources:
         **rule_resources("reinterpret_signal"),
     shell:
-        "agcflow -v reinterpret --config {params.config:q} --set cluster.workers={threads} --name {wildcards.signal:q} "
-        "--workspace {input.workspace:q} --output-dir {params.output_dir:q} > {log:q} 2>&1"
+        "agcflow -v --expect-settings reinterpret={params.settings} reinterpret --config '{params.config}' --set cluster.workers={threads} --name '{wildcards.signal}' "
+        "--workspace '{input.workspace}' --output-dir '{params.output_dir}' > '{log}' 2>&1"
 
 
 rule reinterpret:
@@ -34,4 +34,4 @@ rule reinterpret:
     resources:
         **rule_resources("reinterpret"),
     shell:
-        "agcflow limit-plot {input:q} --output {output:q} > {log:q} 2>&1"
+        "agcflow limit-plot {input:q} --output '{output}' > '{log}' 2>&1"
