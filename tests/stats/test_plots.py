@@ -5,7 +5,8 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import pytest
 
-from agcflow.stats.plots import safe_name, save_png
+from agcflow.stats.figure_names import safe_name
+from agcflow.stats.plots import save_png
 
 from .conftest import PNG_SIGNATURE
 
