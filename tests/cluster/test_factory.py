@@ -18,13 +18,13 @@ from conftest import CONFIG
 def test_unknown_kind_lists_the_valid_ones():
     with pytest.raises(BackendError) as err, open_client(ClusterSettings(kind="pbs")):
         pass
-    for kind in ("local", "address", "slurm", "htcondor"):
+    for kind in ("local", "address", "slurm", "htcondor", "gateway"):
         assert kind in str(err.value)
-    assert set(CLUSTER_KINDS) == {"local", "address", "slurm", "htcondor"}
+    assert set(CLUSTER_KINDS) == {"local", "address", "slurm", "htcondor", "gateway"}
 
 
 def test_config_rejects_an_unknown_kind_listing_the_batch_kinds():
-    with pytest.raises(ConfigError, match="cluster.kind = 'pbs'.*slurm, htcondor"):
+    with pytest.raises(ConfigError, match="cluster.kind = 'pbs'.*slurm, htcondor, gateway"):
         config.load(CONFIG, {"cluster.kind": "pbs"})
 
 
