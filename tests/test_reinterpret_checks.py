@@ -14,9 +14,13 @@ from agcflow.errors import ConfigError
 from conftest import CONFIG, tiny_overrides, write_config
 
 
-@pytest.mark.parametrize("bounds", [[100.0, 0.0], [1.0, 1.0], [0.0, float("inf")]])
-def test_poi_bounds_are_validated_with_the_config(bounds):
-    with pytest.raises(ConfigError, match=r"reinterpret\.poi_bounds = \[.*\]: expected finite bounds with the lower"):
+@pytest.mark.parametrize(("bounds", "message"), [
+    ([100.0, 0.0], r"reinterpret\.poi_bounds = \[.*\]: expected finite bounds with the lower"),
+    ([1.0, 1.0], r"reinterpret\.poi_bounds = \[.*\]: expected finite bounds with the lower"),
+    ([0.0, float("inf")], r"reinterpret\.poi_bounds\.1 = inf: must be a finite number"),  # the schema's check
+])
+def test_poi_bounds_are_validated_with_the_config(bounds, message):
+    with pytest.raises(ConfigError, match=message):
         config.load(CONFIG, {"reinterpret.poi_bounds": bounds})
 
 
