@@ -21,8 +21,12 @@ from .conftest import assert_png, numpy_settings
 # 0.0873); without any staterror the fit gives 0.949 +/- 0.071.
 AGC_BESTFIT, AGC_UNCERTAINTY = 0.960, 0.088
 AGC_BESTFIT_TOLERANCE, AGC_UNCERTAINTY_TOLERANCE = 0.01, 0.01
-# This workspace's own result (numpy, MINUIT strategy 1): a regression pin.
-BESTFIT, UNCERTAINTY = 0.9535, 0.0954
+# This workspace's own result (numpy, MINUIT strategy 1): a regression pin. The central value
+# and -2 ln L agree to 1e-4 across machines; MINUIT's HESSE error does not: 0.0954 on the
+# machine that set the pin, 0.0931 on an AMD EPYC (AVX-512) one with the same pinned packages
+# (strategy 2 there: 0.0940), so the error's pin is the spread seen, 0.004.
+BESTFIT, UNCERTAINTY = 0.9535, 0.0943
+UNCERTAINTY_SPREAD = 0.004
 
 
 def read(path) -> dict:
@@ -32,7 +36,7 @@ def read(path) -> dict:
 def test_fit_reproduces_the_agc_result(agc_fit):
     assert agc_fit.success, agc_fit.status
     assert agc_fit.poi_bestfit == pytest.approx(BESTFIT, abs=1e-3)
-    assert agc_fit.poi_uncertainty == pytest.approx(UNCERTAINTY, abs=1e-3)
+    assert agc_fit.poi_uncertainty == pytest.approx(UNCERTAINTY, abs=UNCERTAINTY_SPREAD)
     assert agc_fit.poi_bestfit == pytest.approx(AGC_BESTFIT, abs=AGC_BESTFIT_TOLERANCE)
     assert agc_fit.poi_uncertainty == pytest.approx(AGC_UNCERTAINTY, abs=AGC_UNCERTAINTY_TOLERANCE)
     assert str(agc_fit).startswith("ttbar_norm = 0.953")
