@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 import uproot
 from agcflow.errors import ConfigError
-from agcflow.generate import DEFAULT_EVENTS, SAMPLES, generate_dataset, generate_file
+from agcflow.analyses.cms_ttbar import ANALYSIS as CMS_TTBAR
+from agcflow.analyses.cms_ttbar.generator import DEFAULT_EVENTS, SAMPLES
+from agcflow.generate import generate_dataset, generate_file
 
 EXPECTED_TYPES = {
     "run": np.uint32,
@@ -54,14 +56,14 @@ def read_all(path: Path) -> dict[str, ak.Array]:
 @pytest.fixture(scope="module")
 def ttbar_file(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("gen") / "ttbar.root"
-    assert generate_file(path, "ttbar", "nominal", 4_000, seed=1) == 4_000
+    assert generate_file(path, CMS_TTBAR, "ttbar", "nominal", 4_000, seed=1) == 4_000
     return path
 
 
 @pytest.fixture(scope="module")
 def tiny_dataset(tmp_path_factory) -> Path:
     return generate_dataset(
-        tmp_path_factory.mktemp("dataset"), events=TINY, files_per_sample=2, seed=5
+        tmp_path_factory.mktemp("dataset"), CMS_TTBAR, events=TINY, files_per_sample=2, seed=5
     )
 
 
@@ -125,8 +127,8 @@ def test_content_is_nanoaod_like(ttbar_file):
 
 
 def test_same_seed_gives_identical_arrays_and_another_seed_differs(tmp_path, ttbar_file):
-    generate_file(tmp_path / "same.root", "ttbar", "nominal", 4_000, seed=1)
-    generate_file(tmp_path / "other.root", "ttbar", "nominal", 4_000, seed=2)
+    generate_file(tmp_path / "same.root", CMS_TTBAR, "ttbar", "nominal", 4_000, seed=1)
+    generate_file(tmp_path / "other.root", CMS_TTBAR, "ttbar", "nominal", 4_000, seed=2)
     reference, same, other = (
         read_all(p) for p in (ttbar_file, tmp_path / "same.root", tmp_path / "other.root")
     )
@@ -169,7 +171,7 @@ def test_writes_are_atomic(tiny_dataset):
 
 
 def test_worker_processes_write_the_same_files(tmp_path, tiny_dataset):
-    pooled = generate_dataset(tmp_path, events=TINY, files_per_sample=2, seed=5, workers=2)
+    pooled = generate_dataset(tmp_path, CMS_TTBAR, events=TINY, files_per_sample=2, seed=5, workers=2)
     serial_files = json.loads(tiny_dataset.read_text())["wjets"]["nominal"]["files"]
     pooled_files = json.loads(pooled.read_text())["wjets"]["nominal"]["files"]
     for serial, parallel in zip(serial_files, pooled_files, strict=True):
@@ -181,7 +183,7 @@ def test_worker_processes_write_the_same_files(tmp_path, tiny_dataset):
 @pytest.mark.parametrize("compression", ["zstd", "lz4", "zlib", "lzma"])
 def test_compression_codecs(tmp_path, compression):
     path = tmp_path / f"{compression}.root"
-    generate_file(path, "single_top_tW", "nominal", 500, seed=3, compression=compression, level=1)
+    generate_file(path, CMS_TTBAR, "single_top_tW", "nominal", 500, seed=3, compression=compression, level=1)
     with uproot.open(path) as file:
         assert type(file.file.compression).__name__.lower() == compression
         assert file["Events"].num_entries == 500
@@ -189,7 +191,7 @@ def test_compression_codecs(tmp_path, compression):
 
 def test_unknown_sample_is_rejected_with_the_valid_names(tmp_path):
     with pytest.raises(ConfigError, match=r"'ttbar__nominl'.*ttbar__nominal.*wjets__nominal"):
-        generate_dataset(tmp_path, events={"ttbar__nominl": 10})
+        generate_dataset(tmp_path, CMS_TTBAR, events={"ttbar__nominl": 10})
     assert not (tmp_path / "fileset.json").exists()
 
 
@@ -203,9 +205,9 @@ def test_unknown_sample_is_rejected_with_the_valid_names(tmp_path):
 )
 def test_invalid_arguments_are_rejected(tmp_path, kwargs, message):
     with pytest.raises(ConfigError, match=message):
-        generate_dataset(tmp_path, **({"events": TINY} | kwargs))
+        generate_dataset(tmp_path, CMS_TTBAR, **({"events": TINY} | kwargs))
 
 
 def test_generate_file_rejects_unknown_variation(tmp_path):
     with pytest.raises(ConfigError, match="wjets__scaleup"):
-        generate_file(tmp_path / "x.root", "wjets", "scaleup", 10, seed=1)
+        generate_file(tmp_path / "x.root", CMS_TTBAR, "wjets", "scaleup", 10, seed=1)

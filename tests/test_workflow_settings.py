@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from agcflow import config, stage_settings
-from agcflow.delivery.query import DeliveryQuery
+from agcflow.analyses.cms_ttbar.query import DeliveryQuery
 from conftest import ROOT, tiny_overrides, write_config
 from test_workflow import BIN, snakemake
 
@@ -137,11 +137,11 @@ def test_the_delivery_settings_are_exactly_the_object_cuts_of_the_query(settings
     """An object cut is a delivery setting exactly when it changes the delivery query."""
     raw = yaml.safe_load((ROOT / "configs/ttbar.yaml").read_text())
     deliver_keys = stage_settings.settings_of(raw, "deliver")
-    query = DeliveryQuery(settings.delivery.preselection, settings.analysis.cuts).func_adl_text()
+    query = DeliveryQuery(settings.delivery.preselection, settings.analysis.options.cuts).func_adl_text()
     for obj in ("electron", "muon", "jet"):
         for key, value in raw["analysis"]["objects"][obj].items():
             dotted = f"analysis.objects.{obj}.{key}"
             other_value = value - 1 if isinstance(value, int) else value / 2
             changed = config.load(ROOT / "configs/ttbar.yaml", {dotted: other_value})
-            other = DeliveryQuery(changed.delivery.preselection, changed.analysis.cuts).func_adl_text()
+            other = DeliveryQuery(changed.delivery.preselection, changed.analysis.options.cuts).func_adl_text()
             assert (other != query) == (dotted in deliver_keys), dotted

@@ -13,7 +13,6 @@ from agcflow import cluster, inputs, processing, provenance
 from agcflow.config import Settings
 from agcflow.delivery.backends import deliver
 from agcflow.delivery.manifest import check_serves
-from agcflow.delivery.query import branch_names
 from agcflow.io import atomic_path, write_json
 
 log = logging.getLogger(__name__)
@@ -25,7 +24,8 @@ def processing_benchmark(settings: Settings, output: Path) -> dict[str, Any]:
     coffea processor run directly on the input files (the AGC's way), on one cluster."""
     check_serves(settings.analysis, settings.delivery.preselection, "the settings")  # before any delivery
     samples = inputs.load_samples(inputs.fileset_path(settings.inputs), settings.analysis, settings.inputs.files_per_sample)
-    files = [(f.path, settings.analysis.tree) for s in samples for f in s.files]
+    branches = settings.analysis.plugin.layout.branch_names()
+    files = [(f.path, settings.analysis.tree, branches) for s in samples for f in s.files]
     started = provenance.now()
     with cluster.open_client(settings.cluster) as client:
         _, cores = cluster.worker_count(client)
@@ -79,19 +79,19 @@ def _rate(measured: tuple[int, float, dict[str, float]], cores: int) -> dict[str
             "events_per_s_per_core": events / wall / cores, **parts}
 
 
-def _read_only(client, files: list[tuple[str, str]]) -> tuple[int, float]:
+def _read_only(client, files: list[tuple[str, str, tuple[str, ...]]]) -> tuple[int, float]:
     start = time.perf_counter()
     counts = client.gather(client.map(_read_columns, files, pure=False))
     return sum(counts), time.perf_counter() - start, {}
 
 
-def _read_columns(item: tuple[str, str]) -> int:
+def _read_columns(item: tuple[str, str, tuple[str, ...]]) -> int:
     import uproot
 
-    path, tree = item
+    path, tree, branches = item
     with uproot.open(path) as handle:
         events = handle[tree]
-        for _ in events.iterate(branch_names(), step_size=500_000, how=dict):
+        for _ in events.iterate(list(branches), step_size=500_000, how=dict):
             pass
         return events.num_entries
 
@@ -108,7 +108,7 @@ def _cold_first_pass(settings: Settings, samples, client, cache_dir: Path) -> tu
     the timings (total, delivery, processing)."""
     delivery = replace(settings.delivery, cache_dir=cache_dir)
     start = time.perf_counter()
-    manifest = deliver(samples, delivery, settings.analysis.cuts, settings.analysis.tree, client, progress=False)
+    manifest = deliver(samples, delivery, settings.analysis, client, progress=False)
     delivered = time.perf_counter()
     hists, metrics = processing.run(manifest, settings.analysis, settings.processing, client, progress=False)
     end = time.perf_counter()

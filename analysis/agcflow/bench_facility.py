@@ -93,7 +93,7 @@ def _deliver(settings: Settings, files: int, workers: int, cache_dir: Path) -> t
     delivery = replace(settings.delivery, cache_dir=cache_dir)
     load = os.getloadavg()
     with cluster.open_client(replace(settings.cluster, workers=workers)) as client:
-        manifest = deliver(samples, delivery, settings.analysis.cuts, settings.analysis.tree, client,
+        manifest = deliver(samples, delivery, settings.analysis, client,
                            skip_bad_files=settings.processing.skip_bad_files, progress=False)
         peaks = client.run(_peak_rss_mb)
     n_files = sum(len(entry["files"]) for entry in manifest["samples"].values())

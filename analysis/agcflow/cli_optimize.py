@@ -54,7 +54,7 @@ def optimize(
     from agcflow.optimize.run import optimize as run
 
     settings = load_settings(config_path, overrides)
-    lowest_pt = settings.delivery.preselection.jet_pt_min * settings.analysis.variations.pt_scale_factor
+    lowest_pt = settings.delivery.preselection.jet_pt_min * settings.analysis.options.variations.pt_scale_factor
     pt = default_parameters(lowest_pt)[0]
     low, high = jet_pt_range or (pt.low, pt.high)
     parameters = (CutParameter("jet_pt_min", max(low, lowest_pt), high, jet_pt_points),

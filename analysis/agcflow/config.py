@@ -17,7 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from agcflow import stage_settings
+from agcflow import plugins, stage_settings
 from agcflow.config_source import read_yaml, set_dotted, validate_schema
 from agcflow.errors import ConfigError
 
@@ -32,39 +32,13 @@ class Sample:
 
 @dataclass(frozen=True)
 class Region:
+    """A region: its histogram of ``observable``; ``selection`` holds the plugin's keys."""
+
     name: str
     label: str
     observable: str
     axis_label: str
-    min_btags: int = 0
-    max_btags: int | None = None
-
-
-@dataclass(frozen=True)
-class ObjectCuts:
-    electron_pt_min: float
-    electron_abs_eta_max: float
-    electron_cut_based: int
-    electron_sip3d_max: float
-    muon_pt_min: float
-    muon_abs_eta_max: float
-    muon_sip3d_max: float
-    muon_iso_max: float
-    jet_pt_min: float
-    jet_abs_eta_max: float
-    jet_id_mask: int
-    btag_min: float
-    min_jets: int
-
-
-@dataclass(frozen=True)
-class Variations:
-    pt_scale_factor: float
-    pt_resolution: float
-    btag_jets: int
-    btag_relative: float
-    btag_pt_ref: float
-    wjets_scale: float
+    selection: dict[str, Any] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)
@@ -87,17 +61,20 @@ class HistogramAxis:
 
 @dataclass(frozen=True)
 class AnalysisSettings:
+    """The ``analysis`` block: generic keys typed here, the plugin's own in ``options``."""
+
     name: str
     tree: str
     lumi_pb: float
     samples: tuple[Sample, ...]
-    cuts: ObjectCuts
     regions: tuple[Region, ...]
     histogram: HistogramAxis
-    variations: Variations
     pseudodata_average: tuple[str, ...]
     pseudodata_add: tuple[str, ...]
     systematics: tuple[Systematic, ...]
+    kind: str = plugins.DEFAULT_KIND
+    options: Any = field(default=None, compare=False)  # the plugin's typed settings (Analysis.options)
+    plugin: Any = field(default=None, compare=False, repr=False)  # the agcflow.analyses.base.Analysis
 
     def sample(self, name: str) -> Sample:
         """Return the sample called ``name``."""
@@ -123,15 +100,6 @@ class InputSettings:
     generate: GenerateSettings = field(default_factory=GenerateSettings)
     fileset: Path | None = None
     agc_list: Path | None = None
-
-
-@dataclass(frozen=True)
-class Preselection:
-    lepton_pt_min: float = 30.0
-    jet_pt_min: float = 25.0
-    min_jets: int = 4
-    min_btags: int = 1
-    btag_min: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -171,7 +139,7 @@ class TlsSettings:
 class DeliverySettings:
     backend: str = "local"
     cache_dir: Path = Path("cache/delivery")
-    preselection: Preselection = field(default_factory=Preselection)
+    preselection: Any = None  # the plugin's typed loose preselection (Analysis.preselection)
     servicex: ServiceXSettings = field(default_factory=ServiceXSettings)
 
 
@@ -237,6 +205,7 @@ class SignalSettings:
     name: str
     label: str
     xsec_pb: float
+    parameters: dict[str, float] = field(default_factory=dict, hash=False)  # e.g. {"mass": 750.0}
 
 
 @dataclass(frozen=True)
@@ -281,10 +250,49 @@ class Settings:
 
 
 @cache
-def schema() -> dict[str, Any]:
-    """The JSON schema (draft 2020-12) of a configuration file."""
+def base_schema() -> dict[str, Any]:
+    """The JSON schema (draft 2020-12) of a configuration file's generic keys."""
     text = resources.files("agcflow").joinpath("schema/config.schema.json").read_text()
     return json.loads(text)
+
+
+def schema(plugin: Any = None) -> dict[str, Any]:
+    """The configuration's JSON schema with ``plugin``'s keys: its ``analysis`` and region
+    properties, its observables and its ``delivery.preselection`` (default: the default plugin)."""
+    plugin = plugin or plugins.load(plugins.DEFAULT_KIND)
+    full = copy.deepcopy(base_schema())
+    analysis = full["properties"]["analysis"]
+    extra = plugin.options_schema()
+    analysis["properties"].update(extra.get("properties", {}))
+    analysis["required"] = [*analysis["required"], *extra.get("required", [])]
+    region = full["$defs"]["region"]
+    extra = plugin.region_schema()
+    region["properties"].update(extra.get("properties", {}))
+    region["required"] = [*region["required"], *extra.get("required", [])]
+    region["properties"]["observable"] = {"enum": sorted(plugin.observables())}
+    full["properties"]["delivery"]["properties"]["preselection"] = plugin.preselection_schema()
+    return full
+
+
+def workflow_schema() -> dict[str, Any]:
+    """The schema the Snakefile validates a configuration with (``configs/schema/``): the
+    generic keys, any plugin's keys allowed (the CLI validates them with the plugin's schema)."""
+    full = copy.deepcopy(base_schema())
+    full["properties"]["analysis"]["additionalProperties"] = True
+    full["$defs"]["region"]["additionalProperties"] = True
+    return full
+
+
+def analysis_plugin(raw: dict[str, Any], source: Path) -> Any:
+    """The plugin ``analysis.kind`` names (default ``cms_ttbar``), its errors naming the file."""
+    analysis = raw.get("analysis")
+    kind = analysis.get("kind", plugins.DEFAULT_KIND) if isinstance(analysis, dict) else plugins.DEFAULT_KIND
+    if not isinstance(kind, str):
+        raise ConfigError(f"{source}: analysis.kind = {kind!r}: expected a plugin name or package.module:OBJECT")
+    try:
+        return plugins.load(kind)
+    except ConfigError as err:
+        raise ConfigError(f"{source}: {err}") from err
 
 
 def load(path: str | os.PathLike[str], overrides: dict[str, Any] | None = None) -> Settings:
@@ -298,22 +306,23 @@ def load(path: str | os.PathLike[str], overrides: dict[str, Any] | None = None) 
 
 def from_dict(raw: dict[str, Any], source: Path = Path("<dict>")) -> Settings:
     """Validate a configuration mapping and build the frozen settings."""
-    validate_schema(raw, schema(), source)
+    plugin = analysis_plugin(raw, source)
+    validate_schema(raw, schema(plugin), source)
     unsafe = stage_settings.path_problems(raw)
     if unsafe:
         raise ConfigError(f"{source}: invalid configuration:\n  " + "\n  ".join(unsafe))
-    settings = _build(raw, source)
+    settings = _build(raw, source, plugin)
     _check_semantics(settings, source)
     return settings
 
 
-def _build(raw: dict[str, Any], source: Path) -> Settings:
+def _build(raw: dict[str, Any], source: Path, plugin: Any) -> Settings:
     return Settings(
         source=source,
         digest=hashlib.sha256(json.dumps(raw, sort_keys=True).encode()).hexdigest()[:16],
-        analysis=_build_analysis(raw["analysis"]),
+        analysis=_build_analysis(raw["analysis"], plugin),
         inputs=_build_inputs(raw["inputs"]),
-        delivery=_build_delivery(raw["delivery"]),
+        delivery=_build_delivery(raw["delivery"], plugin),
         cluster=_build_cluster(raw["cluster"]),
         processing=ProcessingSettings(**raw.get("processing", {})),
         fit=_build_fit(raw.get("fit", {})),
@@ -324,24 +333,10 @@ def _build(raw: dict[str, Any], source: Path) -> Settings:
     )
 
 
-def _with_floats(cls: type, **values: Any) -> Any:
-    """``cls(**values)`` with the values of its float fields as floats: ``--set ...=100`` and
-    ``100.0`` in the file are the same cut, and render the same delivery query (its cache key)."""
-    fields = cls.__dataclass_fields__
-    return cls(**{k: float(v) if fields[k].type == "float" and isinstance(v, int) and not isinstance(v, bool) else v
-                  for k, v in values.items()})
+REGION_KEYS = ("label", "observable", "axis_label")
 
 
-def _build_analysis(raw: dict[str, Any]) -> AnalysisSettings:
-    objects = raw["objects"]
-    cuts = _with_floats(
-        ObjectCuts,
-        **{f"electron_{k}": v for k, v in objects["electron"].items()},
-        **{f"muon_{k}": v for k, v in objects["muon"].items()},
-        **{f"jet_{k}": v for k, v in objects["jet"].items()},
-        btag_min=objects["btag_min"],
-        min_jets=objects["min_jets"],
-    )
+def _build_analysis(raw: dict[str, Any], plugin: Any) -> AnalysisSettings:
     return AnalysisSettings(
         name=raw["name"],
         tree=raw["tree"],
@@ -350,19 +345,18 @@ def _build_analysis(raw: dict[str, Any]) -> AnalysisSettings:
             Sample(name, s["label"], float(s["xsec_pb"]), tuple(s.get("variations", ["nominal"])))
             for name, s in raw["samples"].items()
         ),
-        cuts=cuts,
         regions=tuple(
-            Region(
-                name, r["label"], r["observable"], r.get("axis_label", r["observable"]),
-                r["min_btags"], r.get("max_btags"),
-            )
+            Region(name, r["label"], r["observable"], r.get("axis_label", r["observable"]),
+                   {k: v for k, v in r.items() if k not in REGION_KEYS})
             for name, r in raw["regions"].items()
         ),
         histogram=HistogramAxis(**raw["histogram"]),
-        variations=Variations(**raw["variations"]),
         pseudodata_average=tuple(raw["pseudodata"]["average"]),
         pseudodata_add=tuple(raw["pseudodata"]["add"]),
         systematics=tuple(_build_systematic(s) for s in raw["systematics"]),
+        kind=raw.get("kind", plugins.DEFAULT_KIND),
+        options=plugin.options(raw),
+        plugin=plugin,
     )
 
 
@@ -386,11 +380,11 @@ def _build_inputs(raw: dict[str, Any]) -> InputSettings:
     )
 
 
-def _build_delivery(raw: dict[str, Any]) -> DeliverySettings:
+def _build_delivery(raw: dict[str, Any], plugin: Any) -> DeliverySettings:
     return DeliverySettings(
         backend=raw["backend"],
         cache_dir=Path(raw.get("cache_dir", "cache/delivery")),
-        preselection=_with_floats(Preselection, **raw.get("preselection", {})),
+        preselection=plugin.preselection(raw.get("preselection", {})),
         servicex=_build_servicex(raw.get("servicex", {})),
     )
 
@@ -430,7 +424,9 @@ def _build_reinterpret(raw: dict[str, Any]) -> ReinterpretSettings:
     if "directory" in values:
         values["directory"] = Path(values["directory"])
     values["signals"] = tuple(
-        SignalSettings(s["name"], s.get("label", s["name"]), float(s["xsec_pb"])) for s in values.get("signals", [])
+        SignalSettings(s["name"], s.get("label", s["name"]), float(s["xsec_pb"]),
+                       {k: float(v) for k, v in s["parameters"].items()})
+        for s in values.get("signals", [])
     )
     return ReinterpretSettings(**values)
 
@@ -464,15 +460,32 @@ def _analysis_problems(analysis: AnalysisSettings) -> list[str]:
         for key in getattr(analysis, f"pseudodata_{part}"):
             if key not in suffixes:
                 problems.append(f"analysis.pseudodata.{part}: {key!r} is not a sample histogram; valid: {suffixes}")
-    if analysis.variations.btag_jets > analysis.cuts.min_jets:
-        problems.append(
-            f"analysis.variations.btag_jets = {analysis.variations.btag_jets}: "
-            f"must not exceed analysis.objects.min_jets = {analysis.cuts.min_jets}"
-        )
+    problems.extend(analysis.plugin.problems(analysis))
+    problems.extend(_variation_problems(analysis))
     for i, syst in enumerate(analysis.systematics):
         for sample in syst.samples or ():
             if sample not in names:
                 problems.append(f"analysis.systematics[{i}].samples: {sample!r} is not a sample; valid: {names}")
+    return problems
+
+
+def _variation_problems(analysis: AnalysisSettings) -> list[str]:
+    """Every systematic template names a histogram that will exist: a sample variation or a
+    variation of the plugin's registry filled for each of its samples."""
+    registry = {v.name: v for v in analysis.plugin.variations(analysis)}
+    problems = []
+    for i, syst in enumerate(analysis.systematics):
+        for template in (syst.up, syst.down):
+            if template is None:
+                continue
+            known = {s.name for s in analysis.samples}
+            samples = [name for name in syst.samples or known if name in known]
+            missing = [name for name in samples if template not in analysis.sample(name).variations
+                       and not (template in registry and registry[template].applies_to(name))]
+            if missing:
+                problems.append(
+                    f"analysis.systematics[{i}] ({syst.name}): no histogram {template!r} for samples {missing}; "
+                    f"valid: their sample variations or the analysis' variations {sorted(registry)}")
     return problems
 
 

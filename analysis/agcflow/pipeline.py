@@ -23,14 +23,15 @@ log = logging.getLogger(__name__)
 
 def generate(settings: Settings, progress: bool = True) -> Path:
     """Write the synthetic dataset of ``inputs.generate``; return its fileset JSON."""
-    from agcflow.generate import DEFAULT_EVENTS, generate_dataset
+    from agcflow.generate import generate_dataset
 
     gen = settings.inputs.generate
-    events = dict(gen.events) if gen.events else DEFAULT_EVENTS
+    plugin = settings.analysis.plugin
+    events = dict(gen.events) if gen.events else plugin.default_events()
     events = {key: max(1, round(n * gen.scale)) for key, n in events.items()}
     workers = settings.cluster.n_workers
     return generate_dataset(
-        gen.directory, events=events, files_per_sample=gen.files_per_sample, seed=gen.seed,
+        gen.directory, plugin, events=events, files_per_sample=gen.files_per_sample, seed=gen.seed,
         workers=workers, progress=progress,
     )
 
@@ -44,7 +45,7 @@ def run_delivery(settings: Settings, output: Path, client=None, progress: bool =
     started = provenance.now()
     with _client(settings, client) as active:
         manifest = deliver(
-            samples, settings.delivery, settings.analysis.cuts, settings.analysis.tree, active,
+            samples, settings.delivery, settings.analysis, active,
             skip_bad_files=settings.processing.skip_bad_files, progress=progress,
         )
     processing.check_delivered(manifest)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import hist
@@ -12,18 +13,16 @@ import hist
 from agcflow.config import AnalysisSettings, ProcessingSettings
 from agcflow.delivery.manifest import check_manifest_serves
 from agcflow.errors import AgcflowError, InputFileError
+from agcflow.analyses.base import expected_variations
 from agcflow.histograms import empty_histogram, histogram_name
 from agcflow.physics.weights import sample_weight
-from agcflow.processor import TtbarProcessor
+from agcflow.processor import SCHEMAS, AnalysisProcessor
 from agcflow.progress import watch_scheduler
 
 if TYPE_CHECKING:
     from distributed import Client
 
 log = logging.getLogger(__name__)
-
-JET_VARIATIONS = ("pt_scale_up", "pt_res_up")
-
 
 def check_delivered(manifest: dict[str, Any]) -> None:
     """Fail, naming the sample and its skipped files, when every input file of a sample was
@@ -59,8 +58,22 @@ def sample_metadata(key: str, entry: dict[str, Any], analysis: AnalysisSettings)
         "process": entry["process"],
         "variation": entry["variation"],
         "weight": sample_weight(sample.xsec_pb, analysis.lumi_pb, entry["nevts_total"]),
-        "scale_variation": scale_variation_applies(analysis, entry["process"]),
     }
+
+
+def delivered_samples(manifest: Mapping[str, Any], analysis: AnalysisSettings) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Per non-empty delivered sample: its merged column file and its metadata; refused when the
+    manifest's preselection is tighter than the analysis."""
+    check_manifest_serves(manifest, analysis)
+    samples = {}
+    for key, entry in manifest["samples"].items():
+        if entry["skim"]["nevts"] == 0:
+            continue
+        if not entry["skim"].get("columns"):
+            raise InputFileError(f"the manifest's sample {key!r} has no merged columns (written by an older "
+                                 "agcflow?): run `agcflow deliver` again to refresh the cache")
+        samples[key] = (entry["skim"]["columns"], sample_metadata(key, entry, analysis))
+    return samples
 
 
 def run(
@@ -111,12 +124,11 @@ def run_fileset(
 ) -> tuple[dict[str, hist.Hist], dict[str, Any]]:
     """The coffea Runner over a fileset (NanoAOD files, sample metadata as ``sample_metadata``)."""
     from coffea import processor
-    from coffea.nanoevents import NanoAODSchema
 
     hash_any_file_path()
     runner = processor.Runner(
         executor=processor.DaskExecutor(client=client, status=progress, treereduction=8),
-        schema=NanoAODSchema,
+        schema=SCHEMAS[analysis.plugin.schema],
         chunksize=processing.chunk_size,
         savemetrics=True,
         metadata_cache=metadata_cache,
@@ -125,7 +137,7 @@ def run_fileset(
     # Without a progress bar (Snakemake rules), the scheduler's task counts go to the log.
     watch = contextlib.nullcontext() if progress else watch_scheduler(client, "process")
     with watch:
-        output, metrics = runner(fileset, processor_instance=TtbarProcessor(analysis, processing.seed),
+        output, metrics = runner(fileset, processor_instance=AnalysisProcessor(analysis, processing.seed),
                                  treename="Events")
     wall = time.perf_counter() - start
     return output.get("hists", {}), {
@@ -194,25 +206,9 @@ def add_pseudodata(hists: dict[str, hist.Hist], analysis: AnalysisSettings) -> d
 
 
 def expected_names(manifest: dict[str, Any], analysis: AnalysisSettings) -> list[str]:
-    """Every histogram the processor fills for the delivered samples."""
-    names = []
-    for entry in manifest["samples"].values():
-        process, variation = entry["process"], entry["variation"]
-        variations = [variation]
-        if variation == "nominal":
-            variations += [*JET_VARIATIONS, *weight_variations(analysis, process)]
-        names += [histogram_name(r.name, process, v) for r in analysis.regions for v in variations]
-    return names
-
-
-def weight_variations(analysis: AnalysisSettings, process: str) -> list[str]:
-    """Names of the event-weight variations filled for a nominal sample."""
-    names = [f"btag_var_{i}_{d}" for i in range(analysis.variations.btag_jets) for d in ("up", "down")]
-    if scale_variation_applies(analysis, process):
-        names += ["scale_var_up", "scale_var_down"]
-    return names
-
-
-def scale_variation_applies(analysis: AnalysisSettings, process: str) -> bool:
-    """Whether the scale_var weight systematic is declared for ``process``."""
-    return any(s.up == "scale_var_up" and s.samples and process in s.samples for s in analysis.systematics)
+    """Every histogram the processor fills for the delivered samples: each sample's own, and
+    for nominal samples every variation of the plugin's registry that applies to them."""
+    return [histogram_name(r.name, entry["process"], v)
+            for entry in manifest["samples"].values()
+            for r in analysis.regions
+            for v in expected_variations(analysis, entry["process"], entry["variation"])]

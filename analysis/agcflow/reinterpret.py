@@ -25,8 +25,8 @@ from agcflow.delivery.backends import deliver
 from agcflow.delivery.manifest import check_serves
 from agcflow.errors import AgcflowError, InputFileError
 from agcflow.histograms import save_root
-from agcflow.io import atomic_path, check_writable, read_json, read_json_object, write_json
-from agcflow.stats.pallet import SignalPoint, point_values, write_pallet
+from agcflow.io import atomic_path, atomic_set, check_writable, read_json, read_json_object, write_json
+from agcflow.stats.pallet import SignalPoint, write_pallet
 from agcflow.stats.workspace import check_workspace
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,8 @@ def generate_signal(settings: Settings, signal: SignalSettings) -> Path:
 
     directory = settings.reinterpret.directory / signal.name
     events = {f"{signal.name}__nominal": settings.reinterpret.events}
-    return generate_dataset(directory, events=events, files_per_sample=1, seed=settings.inputs.generate.seed)
+    return generate_dataset(directory, settings.analysis.plugin, events=events, signals={signal.name: signal.parameters},
+                            files_per_sample=1, seed=settings.inputs.generate.seed)
 
 
 def with_signal(analysis: AnalysisSettings, signal: SignalSettings) -> AnalysisSettings:
@@ -62,7 +63,7 @@ def signal_histograms(settings: Settings, signal: SignalSettings, fileset: Path,
     """Deliver and process the signal alone; its histograms with the AGC naming."""
     check_serves(settings.analysis, settings.delivery.preselection, "the settings")  # before any delivery
     sample = inputs.sample_files(read_json_object(fileset, "a fileset JSON"), fileset, signal.name, "nominal")
-    manifest = deliver([sample], settings.delivery, settings.analysis.cuts, settings.analysis.tree, client,
+    manifest = deliver([sample], settings.delivery, settings.analysis, client,
                        skip_bad_files=settings.processing.skip_bad_files, progress=progress)
     hists, _ = processing.run_samples(manifest, with_signal(settings.analysis, signal), settings.processing, client,
                                       progress)
@@ -174,9 +175,10 @@ def run(
     background = load_background(background_workspace)
     hists = signal_histograms(settings, signal, fileset, client)
     patch = signal_patch(background, hists, settings, signal, background_workspace)
-    values = point_values(signal.name)
+    values = tuple(float(v) for v in signal.parameters.values())
     result = {"signal": signal.name, "label": signal.label, "xsec_pb": signal.xsec_pb,
-              "mass": values[0] if values else None, "poi": settings.reinterpret.poi,
+              "parameters": dict(signal.parameters), "mass": signal.parameters.get("mass"),
+              "poi": settings.reinterpret.poi,
               "background_workspace": str(background_workspace),
               **limits(background, patch, signal.name, settings.reinterpret.poi_bounds)}
     result["wall_s"] = time.perf_counter() - start
@@ -190,16 +192,13 @@ def run(
 
 
 def write_outputs(output_dir: Path, background: dict[str, Any], point: SignalPoint, result: dict[str, Any]) -> None:
-    """The pallet and ``result.json`` under temporary names first, then renamed into place
-    together; a ``patch.json`` of an older version is removed, being no longer current."""
-    with tempfile.TemporaryDirectory(prefix=".reinterpret.", dir=output_dir) as staging:
-        labels = [f"mass_{i}" if i else "mass" for i in range(len(point.values))]
-        staged = write_pallet(Path(staging), background, [point], labels or ["signal"], PALLET_DESCRIPTION,
-                              HEPDATA_PLACEHOLDER, name=point.name)
-        staged.append(write_json(Path(staging) / RESULT, result))
-        for path in staged:
-            path.replace(output_dir / path.name)
-    (output_dir / "patch.json").unlink(missing_ok=True)
+    """The pallet and ``result.json`` as one set (``io.atomic_set``); a ``patch.json`` of an
+    older version is removed, being no longer current."""
+    with atomic_set(output_dir, replaces=[output_dir / "patch.json"]) as staging:
+        labels = list(result["parameters"]) or ["signal"]
+        write_pallet(staging[output_dir], background, [point], labels, PALLET_DESCRIPTION,
+                     HEPDATA_PLACEHOLDER, name=point.name)
+        write_json(staging[output_dir] / RESULT, result)
 
 
 LIMIT_KEYS = ("mass", "upper_limit_obs", "upper_limit_exp")

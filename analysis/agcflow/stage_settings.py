@@ -23,23 +23,17 @@ from typing import Any, Iterable, Mapping
 # another stage's settings. A stage reading an upstream file need not repeat the upstream
 # stage's settings: a changed upstream result reruns it (its input changed).
 STAGE_SETTINGS: dict[str, tuple[str, ...]] = {
-    "generate": ("inputs.generate",),
-    # The delivery query reads the loose preselection and the tight-lepton definition
-    # (agcflow.delivery.query.DeliveryQuery), and which files of which samples.
+    "generate": ("analysis.kind", "inputs.generate"),
+    # The delivery query reads the loose preselection and the analysis keys of "@query", and
+    # which files of which samples.
     "deliver": (
         "inputs.source", "inputs.files_per_sample", "inputs.fileset", "inputs.agc_list", "inputs.generate.directory",
-        "analysis.tree", "analysis.samples.*.variations",
-        "analysis.objects.electron.abs_eta_max", "analysis.objects.electron.cut_based",
-        "analysis.objects.electron.sip3d_max", "analysis.objects.muon.abs_eta_max",
-        "analysis.objects.muon.sip3d_max", "analysis.objects.muon.iso_max", "analysis.objects.jet.id_mask",
+        "analysis.kind", "analysis.tree", "analysis.samples.*.variations", "@query",
         "delivery.backend", "delivery.cache_dir", "delivery.preselection", "delivery.servicex",
         "processing.skip_bad_files",
     ),
-    # The jet smearing is seeded per event (not per chunk): processing.chunk_size changes nothing.
-    "process": (
-        "analysis.lumi_pb", "analysis.samples", "analysis.objects", "analysis.regions", "analysis.histogram",
-        "analysis.variations", "analysis.pseudodata", "analysis.systematics", "processing.seed",
-    ),
+    # Random numbers are seeded per event (not per chunk): processing.chunk_size changes nothing.
+    "process": ("analysis", "processing.seed"),
     # The POI's bounds and the fit binning are part of the workspace's measurement.
     "workspace": (
         "analysis.samples", "analysis.regions", "analysis.systematics", "fit.poi", "fit.poi_bounds", "fit.fit_edges",
@@ -50,6 +44,19 @@ STAGE_SETTINGS: dict[str, tuple[str, ...]] = {
     "optimize": ("@process", "@workspace", "@fit"),
     "bench_processing": ("@deliver", "@process"),
     "bench_facility": ("@deliver", "@process", "benchmark"),
+}
+
+# The analysis keys each plugin's delivery query reads ("@query"), for the plugins shipped with
+# agcflow (a test checks them against the query); any other plugin's delivery depends on its
+# whole analysis block, so that no change can be missed.
+DEFAULT_KIND = "cms_ttbar"
+QUERY_SETTINGS: dict[str, tuple[str, ...]] = {
+    # agcflow.analyses.cms_ttbar.query.DeliveryQuery: the tight-lepton definition and jet id
+    "cms_ttbar": (
+        "analysis.objects.electron.abs_eta_max", "analysis.objects.electron.cut_based",
+        "analysis.objects.electron.sip3d_max", "analysis.objects.muon.abs_eta_max",
+        "analysis.objects.muon.sip3d_max", "analysis.objects.muon.iso_max", "analysis.objects.jet.id_mask",
+    ),
 }
 
 # Configured paths: the Snakefile puts them into shell commands (quoted) and file names.
@@ -68,7 +75,11 @@ def settings_of(raw: Mapping[str, Any], stage: str) -> dict[str, Any]:
         raise KeyError(f"unknown stage {stage!r}; stages: {', '.join(STAGE_SETTINGS)}")
     values: dict[str, Any] = {}
     for key in STAGE_SETTINGS[stage]:
-        if key.startswith("@"):
+        if key == "@query":
+            kind = (raw.get("analysis") or {}).get("kind", DEFAULT_KIND)
+            for dotted in QUERY_SETTINGS.get(kind, ("analysis",)):
+                values.update(_lookup(raw, dotted.split("."), ""))
+        elif key.startswith("@"):
             values.update(settings_of(raw, key[1:]))
         else:
             values.update(_lookup(raw, key.split("."), ""))

@@ -9,8 +9,9 @@ import uproot
 
 from agcflow.delivery.backends import deliver
 from agcflow.delivery.local import deliver_file, merge_sample, read_columns
-from agcflow.delivery.query import DeliveryQuery, branch_names, preselection_mask
+from agcflow.analyses.cms_ttbar.query import LAYOUT, DeliveryQuery, preselection_mask
 from agcflow.errors import InputFileError
+from agcflow.analyses.cms_ttbar import ANALYSIS as CMS_TTBAR
 from agcflow.generate import generate_file
 from agcflow.inputs import InputFile, SampleFiles
 
@@ -18,13 +19,13 @@ from agcflow.inputs import InputFile, SampleFiles
 @pytest.fixture(scope="module")
 def ttbar_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("inputs") / "ttbar.root"
-    generate_file(path, "ttbar", "nominal", 5_000, seed=3)
+    generate_file(path, CMS_TTBAR, "ttbar", "nominal", 5_000, seed=3)
     return path
 
 
 @pytest.fixture()
 def query(settings):
-    return DeliveryQuery(settings.delivery.preselection, settings.analysis.cuts)
+    return DeliveryQuery(settings.delivery.preselection, settings.analysis.options.cuts)
 
 
 def test_func_adl_uproot_runs_the_same_query_with_the_same_result(ttbar_file, query):
@@ -34,7 +35,7 @@ def test_func_adl_uproot_runs_the_same_query_with_the_same_result(ttbar_file, qu
     for clause in query.where_clauses():
         stream = stream.Where(clause)
     reference = stream.Select(query.select_clause()).value()
-    columns = uproot.open(ttbar_file)["Events"].arrays(branch_names(), how=dict)
+    columns = uproot.open(ttbar_file)["Events"].arrays(LAYOUT.branch_names(), how=dict)
     mask = preselection_mask(columns, query)
     assert 0 < mask.sum() < len(mask)
     assert len(reference) == mask.sum()
@@ -50,14 +51,14 @@ def test_selection_is_cached_and_merged_into_a_nanoaod_skim(ttbar_file, query, t
     assert columns["nJet"].sum() == len(columns["Jet_pt"])
     second = deliver_file(str(ttbar_file), "Events", query, str(tmp_path), 5_000)
     assert second.cached and second.columns == first.columns and second.nevts_out == first.nevts_out
-    skim = merge_sample([first.columns, first.columns], str(tmp_path))
+    skim = merge_sample([first.columns, first.columns], str(tmp_path), LAYOUT)
     events = uproot.open(skim.path)["Events"]
     assert events.num_entries == skim.nevts == 2 * first.nevts_out
     assert {"nJet", "Jet_pt", "Electron_charge", "Muon_tightId", "event"} <= set(events.keys())
     assert events.file.fUUID.hex() == skim.uuid
     assert ak.to_list(events["Jet_pt"].array()[: first.nevts_out]) == ak.to_list(
         ak.unflatten(columns["Jet_pt"], columns["nJet"]))
-    assert merge_sample([first.columns, first.columns], str(tmp_path)).cached
+    assert merge_sample([first.columns, first.columns], str(tmp_path), LAYOUT).cached
 
 
 def test_cache_misses_when_the_query_or_the_file_changes(ttbar_file, query, tmp_path, settings):
@@ -100,7 +101,7 @@ def test_strict_mode_fails_and_skip_mode_records_bad_files(ttbar_file, settings,
     bad = tmp_path / "bad.root"
     bad.write_bytes(b"\0" * 1000)
     sample = SampleFiles("ttbar", "nominal", (InputFile(str(ttbar_file), 5_000), InputFile(str(bad), 100)))
-    args = ([sample], settings.delivery, settings.analysis.cuts, "Events", dask_client)
+    args = ([sample], settings.delivery, settings.analysis, dask_client)
     import dataclasses
 
     delivery = dataclasses.replace(settings.delivery, cache_dir=tmp_path / "cache")

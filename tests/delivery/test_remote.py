@@ -11,6 +11,7 @@ import pytest
 
 from agcflow.delivery.remote import check_reachable, host_port, is_transient, open_root
 from agcflow.errors import InputFileError, ServiceError
+from agcflow.analyses.cms_ttbar import ANALYSIS as CMS_TTBAR
 from agcflow.generate import generate_file
 from agcflow.retry import RetryBudget
 
@@ -85,7 +86,7 @@ def test_xrootd_without_its_plugin_fails_at_once_naming_the_url(closed_port, cap
 
 def test_local_files_open_as_before(tmp_path):
     path = tmp_path / "ttbar.root"
-    generate_file(path, "ttbar", "nominal", 200, seed=1)
+    generate_file(path, CMS_TTBAR, "ttbar", "nominal", 200, seed=1)
     with open_root(str(path)) as handle:
         assert handle["Events"].num_entries == 200
 

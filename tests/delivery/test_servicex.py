@@ -18,7 +18,7 @@ from agcflow import config
 from agcflow.config import ServiceXSettings
 from agcflow.delivery.backends import deliver
 from agcflow.delivery.local import deliver_file, merge_sample, read_columns
-from agcflow.delivery.query import DeliveryQuery, branch_names, preselection_mask
+from agcflow.analyses.cms_ttbar.query import LAYOUT, DeliveryQuery, preselection_mask
 from agcflow.delivery.servicex import (
     OUTPUT_TREE,
     SampleRequest,
@@ -31,6 +31,7 @@ from agcflow.delivery.servicex import (
     servicex_spec,
 )
 from agcflow.errors import BackendError, ConfigError, InputFileError, ServiceError
+from agcflow.analyses.cms_ttbar import ANALYSIS as CMS_TTBAR
 from agcflow.generate import generate_file
 from agcflow.inputs import InputFile, SampleFiles, load_samples
 from agcflow.io import read_json
@@ -41,7 +42,7 @@ TOKEN = "SECRET-TOKEN-do-not-print"
 
 @pytest.fixture()
 def query(settings):
-    return DeliveryQuery(settings.delivery.preselection, settings.analysis.cuts)
+    return DeliveryQuery(settings.delivery.preselection, settings.analysis.options.cuts)
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +53,7 @@ def agc_samples(settings):
 @pytest.fixture(scope="module")
 def ttbar_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("inputs") / "ttbar.root"
-    generate_file(path, "ttbar", "nominal", 4_000, seed=5)
+    generate_file(path, CMS_TTBAR, "ttbar", "nominal", 4_000, seed=5)
     return path
 
 
@@ -77,7 +78,7 @@ def transformed(request: SampleRequest, source, path):
 
 @pytest.fixture(scope="module")
 def delivered(settings, ttbar_file, tmp_path_factory):
-    query = DeliveryQuery(settings.delivery.preselection, settings.analysis.cuts)
+    query = DeliveryQuery(settings.delivery.preselection, settings.analysis.options.cuts)
     return transformed(request_for(query), ttbar_file, tmp_path_factory.mktemp("servicex") / "ttbar.root")
 
 
@@ -121,7 +122,7 @@ def test_the_qastle_sent_selects_what_the_local_backend_selects(query, ttbar_fil
     request = request_for(query)
     assert "'Events'" in request.qastle() and "Electron_sip3d" in request.qastle()
     remote = generate_function(request.qastle())(input_filenames=str(ttbar_file))
-    columns = uproot.open(ttbar_file)["Events"].arrays(branch_names(), how=dict)
+    columns = uproot.open(ttbar_file)["Events"].arrays(LAYOUT.branch_names(), how=dict)
     mask = preselection_mask(columns, query)
     assert 0 < mask.sum() < len(mask) and len(remote) == mask.sum()
     for name in ("event", "Jet_pt", "Muon_pfRelIso04_all", "Electron_cutBased"):
@@ -171,7 +172,7 @@ def test_unreachable_endpoint_fails_within_seconds_naming_it(agc_samples, settin
     start = time.perf_counter()
     with caplog.at_level(logging.DEBUG), pytest.raises(ServiceError) as err:
         # nothing reaches the cluster before the endpoint answers: no client is needed
-        deliver(agc_samples, delivery, settings.analysis.cuts, "Events", client=None, progress=False)
+        deliver(agc_samples, delivery, settings.analysis, client=None, progress=False)
     assert time.perf_counter() - start < 5
     message = str(err.value)
     assert f"ServiceX endpoint 'uc-af' {url}: no connection to 127.0.0.1:{closed_port} within 1 s" in message
@@ -207,7 +208,7 @@ def test_endpoint_choice_and_config_errors(tmp_path, monkeypatch):
 
 def test_backend_names_are_checked(settings):
     with pytest.raises(BackendError, match="delivery.backend = 'nope': unknown; valid: local, servicex"):
-        deliver([], dataclasses.replace(settings.delivery, backend="nope"), settings.analysis.cuts, "Events", None)
+        deliver([], dataclasses.replace(settings.delivery, backend="nope"), settings.analysis, None)
     with pytest.raises(ConfigError, match="delivery.backend = 'nope': unknown; valid: local, servicex"):
         config.load(CONFIG, {"delivery.backend": "nope"})
     assert config.load(CONFIG, {"delivery.backend": "servicex"}).delivery.servicex.connect_timeout_s == 5
@@ -218,7 +219,7 @@ def test_backend_names_are_checked(settings):
 
 def test_a_good_delivery_passes_with_its_entries(delivered, query, ttbar_file):
     entries = check_delivered(request_for(query), [str(delivered)])
-    columns = uproot.open(ttbar_file)["Events"].arrays(branch_names(), how=dict)
+    columns = uproot.open(ttbar_file)["Events"].arrays(LAYOUT.branch_names(), how=dict)
     assert entries == [int(preselection_mask(columns, query).sum())]
 
 
@@ -265,12 +266,12 @@ def test_delivered_files_become_the_same_columns_and_skim_as_local(delivered, qu
     for name in ours:
         np.testing.assert_array_equal(ours[name], theirs[name], err_msg=name)
     assert convert_delivered(str(delivered), query, str(tmp_path)).cached
-    skim = merge_sample([remote.columns], str(tmp_path))
+    skim = merge_sample([remote.columns], str(tmp_path), LAYOUT)
     assert uproot.open(skim.path)["Events"].num_entries == skim.nevts == remote.nevts_out
 
 
 def test_a_delivered_file_without_events_gives_no_columns(query, ttbar_file, tmp_path, settings):
-    strict = DeliveryQuery(dataclasses.replace(settings.delivery.preselection, min_jets=99), settings.analysis.cuts)
+    strict = DeliveryQuery(dataclasses.replace(settings.delivery.preselection, min_jets=99), settings.analysis.options.cuts)
     request = dataclasses.replace(request_for(query), query=strict.func_adl_text())
     path = transformed(request, ttbar_file, tmp_path / "none.root")
     assert check_delivered(request, [str(path)]) == [0]
@@ -281,7 +282,7 @@ def test_a_delivered_file_without_events_gives_no_columns(query, ttbar_file, tmp
 
 def test_collect_turns_deliveries_into_one_skim_per_sample(delivered, query, ttbar_file, settings, tmp_path,
                                                            dask_client):
-    strict = DeliveryQuery(dataclasses.replace(settings.delivery.preselection, min_jets=99), settings.analysis.cuts)
+    strict = DeliveryQuery(dataclasses.replace(settings.delivery.preselection, min_jets=99), settings.analysis.options.cuts)
     nothing = transformed(dataclasses.replace(request_for(query), query=strict.func_adl_text()), ttbar_file,
                           tmp_path / "none.root")
     requests = [request_for(query), dataclasses.replace(request_for(query), name="wjets__nominal")]

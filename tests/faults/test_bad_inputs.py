@@ -15,6 +15,7 @@ import uproot
 
 from agcflow import pipeline
 from agcflow.errors import InputFileError
+from agcflow.analyses.cms_ttbar import ANALYSIS as CMS_TTBAR
 from agcflow.generate import generate_file
 
 from .conftest import dataset_size, fault_settings, fileset_with, shared_cache
@@ -37,7 +38,7 @@ def bad_files(tmp_path_factory, fault_fileset) -> dict[str, tuple[Path, int]]:
     with uproot.recreate(notree) as out:
         out["jet_pt"] = hist.Hist.new.Reg(10, 0, 100).Double()
     empty = base / "empty.root"
-    generate_file(empty, "wjets", "nominal", 0, seed=1)
+    generate_file(empty, CMS_TTBAR, "wjets", "nominal", 0, seed=1)
     return {"corrupt": (corrupt, 100), "truncated": (truncated, real["nevts"]), "notree": (notree, 10),
             "empty": (empty, 0)}
 

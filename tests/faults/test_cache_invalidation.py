@@ -12,7 +12,7 @@ import pytest
 from agcflow import __version__, pipeline
 from agcflow.delivery import local
 from agcflow.delivery.local import cache_key, deliver_file
-from agcflow.delivery.query import DeliveryQuery
+from agcflow.analyses.cms_ttbar.query import DeliveryQuery
 from agcflow.errors import ConfigError
 
 from .conftest import copy_of, fault_settings
@@ -42,7 +42,7 @@ def test_a_query_change_misses_the_cache_and_refuses_the_old_manifest(fault_mani
 
 
 def test_a_code_version_change_misses_the_cache(wjets_file, settings, tmp_path, monkeypatch):
-    query = DeliveryQuery(settings.delivery.preselection, settings.analysis.cuts)
+    query = DeliveryQuery(settings.delivery.preselection, settings.analysis.options.cuts)
     assert local.CODE_IDENTITY.startswith(f"{__version__}+")
     first = deliver_file(str(wjets_file), "Events", query, str(tmp_path), None)
     monkeypatch.setattr(local, "CODE_IDENTITY", "0.2.0+0123456789ab")  # as after an upgrade
@@ -53,7 +53,7 @@ def test_a_code_version_change_misses_the_cache(wjets_file, settings, tmp_path, 
 
 
 def test_a_tree_or_file_change_changes_the_key(wjets_file, settings, tmp_path):
-    query = DeliveryQuery(settings.delivery.preselection, settings.analysis.cuts)
+    query = DeliveryQuery(settings.delivery.preselection, settings.analysis.options.cuts)
     copy = copy_of(wjets_file, tmp_path / "copy.root")
     key = cache_key(str(copy), "Events", query)
     assert cache_key(str(copy), "Events2", query) != key

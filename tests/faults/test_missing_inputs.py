@@ -12,7 +12,7 @@ import uproot
 
 from agcflow import pipeline, processing
 from agcflow.delivery.local import deliver_file
-from agcflow.delivery.query import DeliveryQuery
+from agcflow.analyses.cms_ttbar.query import DeliveryQuery
 from agcflow.errors import InputFileError
 
 from .conftest import fault_settings, fileset_with, shared_cache
@@ -43,7 +43,7 @@ def test_a_key_that_is_not_a_tree_is_named(settings, tmp_path):
     path = tmp_path / "histogram.root"
     with uproot.recreate(path) as out:
         out["Events"] = hist.Hist.new.Reg(10, 0, 100).Double()
-    query = DeliveryQuery(settings.delivery.preselection, settings.analysis.cuts)
+    query = DeliveryQuery(settings.delivery.preselection, settings.analysis.options.cuts)
     expected = f"{path}: no tree 'Events' (a TH1D, not a TTree); trees in the file: []"
     with pytest.raises(InputFileError, match=re.escape(expected)):
         deliver_file(str(path), "Events", query, str(tmp_path / "cache"), None)

@@ -15,7 +15,7 @@ import pytest
 
 from agcflow import processing
 from agcflow.delivery.local import READ_RETRIES, deliver_file
-from agcflow.delivery.query import DeliveryQuery
+from agcflow.analyses.cms_ttbar.query import DeliveryQuery
 from agcflow.errors import InputFileError
 
 from .conftest import fault_settings
@@ -27,7 +27,7 @@ FAST = dataclasses.replace(READ_RETRIES, attempts=5, backoff_s=0.1)  # waits 0.1
 
 @pytest.fixture()
 def query(settings) -> DeliveryQuery:
-    return DeliveryQuery(settings.delivery.preselection, settings.analysis.cuts)
+    return DeliveryQuery(settings.delivery.preselection, settings.analysis.options.cuts)
 
 
 def retries_logged(caplog) -> list[str]:

@@ -30,7 +30,7 @@ def test_gradient_reaches_the_grid_optimum_with_a_fifth_of_the_evaluations(tmp_p
     pipeline.generate(settings, progress=False)
     manifest = tmp_path / "manifest.json"
     pipeline.run_delivery(settings, manifest, progress=False)
-    parameters = default_parameters(settings.delivery.preselection.jet_pt_min * settings.analysis.variations.pt_scale_factor)
+    parameters = default_parameters(settings.delivery.preselection.jet_pt_min * settings.analysis.options.variations.pt_scale_factor)
     out = tmp_path / "optimize"
     grid = optimize("grid", settings, manifest, out, parameters, GradientOptions())
     gradient = optimize("gradient", settings, manifest, out, parameters, GradientOptions())

@@ -2,7 +2,8 @@ import awkward as ak
 import numpy as np
 import pytest
 
-from agcflow.physics import systematics, weights
+from agcflow.analyses.cms_ttbar import systematics
+from agcflow.physics import weights
 
 
 def test_pt_scale_multiplies_every_jet():

@@ -8,9 +8,8 @@ import uuid
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from agcflow.config import DeliverySettings, ObjectCuts
+from agcflow.config import AnalysisSettings, DeliverySettings
 from agcflow.delivery.local import FileRecord, deliver_file, merge_sample
-from agcflow.delivery.query import DeliveryQuery
 from agcflow.errors import BackendError, InputFileError
 from agcflow.inputs import SampleFiles
 
@@ -25,8 +24,7 @@ DELIVERY_BACKENDS = ("local", "servicex")
 def deliver(
     samples: list[SampleFiles],
     delivery: DeliverySettings,
-    cuts: ObjectCuts,
-    tree: str,
+    analysis: AnalysisSettings,
     client: Client,
     skip_bad_files: bool = False,
     progress: bool = True,
@@ -36,7 +34,8 @@ def deliver(
     if delivery.backend not in DELIVERY_BACKENDS:
         raise BackendError(
             f"delivery.backend = {delivery.backend!r}: unknown; valid: {', '.join(DELIVERY_BACKENDS)}")
-    query = DeliveryQuery(delivery.preselection, cuts)
+    query = analysis.plugin.delivery_query(analysis, delivery.preselection)
+    tree = analysis.tree
     start = time.perf_counter()
     if delivery.backend == "servicex":
         return _deliver_servicex(samples, delivery, query, tree, client, skip_bad_files, progress, start)
@@ -95,16 +94,17 @@ def _run_local(samples, query, cache_dir, tree, client, skip_bad_files, progress
                 skipped.append({"sample": key, "path": path, "reason": str(err)})
             remaining[key] -= 1
             if not remaining[key]:
-                merges[key] = _submit_merge(client, samples, key, records[key], cache_dir)
+                merges[key] = _submit_merge(client, samples, key, records[key], cache_dir, query.layout)
     for key in remaining.keys() - merges.keys():  # samples without files
-        merges[key] = _submit_merge(client, samples, key, records[key], cache_dir)
+        merges[key] = _submit_merge(client, samples, key, records[key], cache_dir, query.layout)
     return records, skipped, {s.key: merges[s.key] for s in samples}
 
 
-def _submit_merge(client, samples, key, records, cache_dir):
+def _submit_merge(client, samples, key, records, cache_dir, layout):
     """One ROOT skim per sample, merged on the cluster from its files' columns (in file order)."""
     sample = next(s for s in samples if s.key == key)
-    return client.submit(merge_sample, [r.columns for r in _in_file_order(sample, records)], cache_dir, pure=False)
+    return client.submit(merge_sample, [r.columns for r in _in_file_order(sample, records)], cache_dir, layout,
+                         pure=False)
 
 
 def _in_file_order(sample: SampleFiles, records: list[FileRecord]) -> list[FileRecord]:
@@ -127,7 +127,7 @@ def _manifest(backend, samples, records, totals, skims, skipped, query, wall_s) 
     return {
         "backend": backend,
         "query": query.func_adl_text(),
-        "preselection": asdict(query.preselection),
+        "preselection": query.record(),
         "samples": entries,
         "skipped": skipped,
         "events_in": sum(totals.values()),

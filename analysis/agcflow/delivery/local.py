@@ -18,6 +18,8 @@ at once.
 from __future__ import annotations
 
 import errno
+import functools
+import inspect
 import hashlib
 import logging
 import os
@@ -31,13 +33,11 @@ import awkward as ak
 import numpy as np
 
 from agcflow import __version__
-from agcflow.delivery import query as query_module
+from agcflow.analyses.base import DeliveryQuery
 from agcflow.delivery import remote as remote_inputs
-from agcflow.delivery.query import (
-    EVENT_ID_COLUMNS, OBJECT_COLUMNS, DeliveryQuery, branch_names, flat_columns, preselection_mask, select_events,
-)
 from agcflow.errors import InputFileError
 from agcflow.io import atomic_path, read_json, write_json
+from agcflow.physics.columns import ColumnLayout
 from agcflow.retry import TRANSIENT_ERRORS, RetryBudget, with_retries
 
 log = logging.getLogger(__name__)
@@ -82,17 +82,24 @@ class SampleSkim:
 
 def _code_identity() -> str:
     """The package version and a digest of the code that decides what a cache entry holds."""
-    sources = (query_module.__file__, __file__)
-    return f"{__version__}+{_digest(*(Path(path).read_text() for path in sources))[:12]}"
+    return f"{__version__}+{_digest(Path(__file__).read_text())[:12]}"
+
+
+@functools.cache
+def query_code(kind: type) -> str:
+    """A digest of the source of the module defining a query type (its preselection on arrays)."""
+    path = inspect.getsourcefile(kind)
+    return _digest(Path(path).read_text())[:12] if path else kind.__qualname__
 
 
 def cache_key(source: str, tree: str, query: DeliveryQuery) -> str:
-    """Key of one file's delivery: query text, tree, file identity and code identity."""
+    """Key of one file's delivery: query text, tree, file identity and code identity (this
+    module's and the query's)."""
     identity = source
     if os.path.exists(source):
         stat = os.stat(source)
         identity = f"{os.path.abspath(source)}|{stat.st_size}|{stat.st_mtime_ns}"
-    return _digest(query.func_adl_text(), tree, identity, CODE_IDENTITY)
+    return _digest(query.func_adl_text(), tree, identity, CODE_IDENTITY, query_code(type(query)))
 
 
 def deliver_file(
@@ -119,13 +126,18 @@ def _deliver_once(source: str, tree: str, query: DeliveryQuery, cache_dir: str, 
         return cached
     start = time.perf_counter()
     selected, n_in, bytes_read = _read_selected(source, tree, query, expected)
-    write_columns(columns, selected)
-    record = FileRecord(source, str(columns), n_in, len(selected["run"]), bytes_read, time.perf_counter() - start)
+    write_columns(columns, selected, query.layout)
+    record = FileRecord(source, str(columns), n_in, event_count(selected), bytes_read, time.perf_counter() - start)
     store_record(sidecar, record, cache_dir)
     return record
 
 
-def merge_sample(columns: list[str], cache_dir: str) -> SampleSkim:
+def event_count(flat: dict[str, np.ndarray]) -> int:
+    """The number of events of flat columns (their first column is per event)."""
+    return len(next(iter(flat.values()))) if flat else 0
+
+
+def merge_sample(columns: list[str], cache_dir: str, layout: ColumnLayout) -> SampleSkim:
     """Write (or reuse) the ROOT skim and the merged flat columns of one sample from its files'
     cached columns; a sample with no delivered file (all skipped) gets an empty skim, for the
     manifest to show."""
@@ -134,10 +146,10 @@ def merge_sample(columns: list[str], cache_dir: str) -> SampleSkim:
     cached = cached_record(SampleSkim, sidecar, cache_dir)
     if cached is not None:
         return cached
-    parts = [read_columns(path) for path in columns] or [_empty_columns()]
+    parts = [read_columns(path) for path in columns] or [layout.empty()]
     merged = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
-    write_columns(merged_columns, merged)
-    record = SampleSkim(str(skim), _write_skim(skim, merged), len(merged["run"]), str(merged_columns))
+    write_columns(merged_columns, merged, layout)
+    record = SampleSkim(str(skim), _write_skim(skim, merged, layout), event_count(merged), str(merged_columns))
     store_record(sidecar, record, cache_dir)
     return record
 
@@ -198,7 +210,7 @@ def _column_events(path: str) -> int | None:
     """The number of events of a column file, from one array header (no data read); None when
     the file cannot be read."""
     try:
-        with zipfile.ZipFile(path) as archive, archive.open("run.npy") as member:
+        with zipfile.ZipFile(path) as archive, archive.open(archive.namelist()[0]) as member:
             version = np.lib.format.read_magic(member)
             header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
             return header(member)[0][0]
@@ -223,9 +235,9 @@ def _read_selected(source: str, tree: str, query: DeliveryQuery, expected: int |
     remote = remote_inputs.is_remote(source)
     try:
         with uproot.open(source, timeout=REMOTE_TIMEOUT_S) as handle:
-            events = _tree(handle, source, tree)
+            events = _tree(handle, source, tree, query.layout)
             _check_count(source, events.num_entries, expected)
-            names = branch_names()
+            names = list(query.layout.branch_names())
             bytes_read = sum(events[name].compressed_bytes for name in names)
             parts = _select_all(events, names, query, source, tree)
             n_in = events.num_entries
@@ -247,13 +259,13 @@ def _is_transient(err: Exception, remote: bool) -> bool:
     return isinstance(err, TRANSIENT_ERRORS) or (isinstance(err, OSError) and err.errno in TRANSIENT_ERRNOS)
 
 
-def _tree(handle, source: str, tree: str):
+def _tree(handle, source: str, tree: str, layout: ColumnLayout):
     trees = handle.keys(filter_classname="TTree", cycle=False)
     if tree not in trees:
         found = f"a {handle.classname_of(tree)}, not a TTree" if tree in handle else "no such key"
         raise InputFileError(f"{source}: no tree {tree!r} ({found}); trees in the file: {sorted(trees)}")
     events = handle[tree]
-    missing = sorted(set(branch_names()) - set(events.keys()))
+    missing = sorted(set(layout.branch_names()) - set(events.keys()))
     if missing:
         raise InputFileError(f"{source}: tree {tree!r} lacks branches the query needs: {missing}")
     return events
@@ -269,24 +281,17 @@ def _select_all(events, names: list[str], query: DeliveryQuery, source: str, tre
     count) is an error, not a smaller sample."""
     parts, read = [], 0
     for chunk in events.iterate(names, step_size=STEP_SIZE, how=dict):
-        read += len(chunk["run"])
+        read += len(chunk[names[0]])
         parts.append(_select(chunk, query))
     if read != events.num_entries:
         raise InputFileError(f"{source}: read {read} of the {events.num_entries} entries of tree {tree!r} (short read)")
-    return parts or [select_events(flat_columns(events.arrays(names, entry_stop=0, how=dict)), np.zeros(0, bool))]
+    layout = query.layout
+    return parts or [layout.select(layout.flat(events.arrays(names, entry_stop=0, how=dict)), np.zeros(0, bool))]
 
 
 def _select(chunk: dict[str, ak.Array], query: DeliveryQuery) -> dict[str, np.ndarray]:
-    flat = flat_columns(chunk)
-    return select_events(flat, preselection_mask(flat, query))
-
-
-def _empty_columns() -> dict[str, np.ndarray]:
-    empty = {name: np.zeros(0, np.int64) for name in EVENT_ID_COLUMNS}
-    for collection, fields in OBJECT_COLUMNS.items():
-        empty[f"n{collection}"] = np.zeros(0, np.int64)
-        empty.update({f"{collection}_{f}": np.zeros(0, np.float32) for f in fields})
-    return empty
+    flat = query.layout.flat(chunk)
+    return query.layout.select(flat, query.preselection_mask(flat))
 
 
 def read_columns(path: str | Path) -> dict[str, np.ndarray]:
@@ -296,21 +301,18 @@ def read_columns(path: str | Path) -> dict[str, np.ndarray]:
         return {name: data[name] for name in data.files}
 
 
-def write_columns(path: Path, columns: dict[str, Any]) -> None:
+def write_columns(path: Path, columns: dict[str, Any], layout: ColumnLayout) -> None:
     """Write one file's selected events (jagged or flat columns) to the column cache."""
-    flat = flat_columns(columns)
+    flat = layout.flat(columns)
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as handle:
             np.savez(handle, **flat)
 
 
-def _write_skim(path: Path, flat: dict[str, np.ndarray]) -> str:
+def _write_skim(path: Path, flat: dict[str, np.ndarray], layout: ColumnLayout) -> str:
     import uproot
 
-    tree = {name: ak.Array(flat[name]) for name in EVENT_ID_COLUMNS}
-    for collection, fields in OBJECT_COLUMNS.items():
-        counts = flat[f"n{collection}"]
-        tree[collection] = ak.zip({f: ak.unflatten(flat[f"{collection}_{f}"], counts) for f in fields})
+    tree = layout.tree(flat)
     with atomic_path(path) as tmp:
         with uproot.recreate(tmp, compression=uproot.ZSTD(1)) as out:
             out.mktree("Events", {name: array.type for name, array in tree.items()})

@@ -1,7 +1,7 @@
 """Checks every stage that reads a delivery manifest makes before using it: the manifest was
 delivered with the current query, and its preselection kept every event the analysis needs.
 
-(Kept out of ``query.py``: that module's source is part of the cache key.)
+(Kept out of the query's module: its source is part of the cache key.)
 """
 
 from __future__ import annotations
@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from agcflow import provenance
-from agcflow.config import AnalysisSettings, Preselection, Settings
-from agcflow.delivery.query import DeliveryQuery
+from agcflow.config import AnalysisSettings, Settings
 from agcflow.errors import ConfigError, InputFileError
 
 
@@ -20,10 +19,10 @@ def check_manifest(settings: Settings, manifest: Mapping[str, Any], manifest_pat
     """Refuse a manifest of another delivery query (results are never reused across queries),
     of other delivery settings (inputs, samples, tree, cache), or one whose preselection is
     tighter than the analysis cuts."""
-    query = DeliveryQuery(settings.delivery.preselection, settings.analysis.cuts).func_adl_text()
-    if manifest.get("query") != query:
+    query = settings.analysis.plugin.delivery_query(settings.analysis, settings.delivery.preselection)
+    if manifest.get("query") != query.func_adl_text():
         raise ConfigError(
-            f"{manifest_path}: delivered with another query (lepton definition or delivery.preselection "
+            f"{manifest_path}: delivered with another query (object definitions or delivery.preselection "
             "changed); run `agcflow deliver` again"
         )
     check_manifest_serves(manifest, settings.analysis, str(manifest_path))
@@ -31,38 +30,24 @@ def check_manifest(settings: Settings, manifest: Mapping[str, Any], manifest_pat
                               manifest_path, "deliver")
 
 
-def recorded_preselection(manifest: Mapping[str, Any]) -> Preselection:
+def recorded_preselection(manifest: Mapping[str, Any], analysis: AnalysisSettings) -> Any:
     """The preselection a manifest's events were delivered with (recorded by the delivery)."""
     if "preselection" not in manifest:
         raise InputFileError("the manifest records no delivery preselection (written by an older agcflow?): "
                              "run `agcflow deliver` again (cached files are reused)")
-    return Preselection(**manifest["preselection"])
+    return analysis.plugin.preselection(manifest["preselection"])
 
 
 def check_manifest_serves(manifest: Mapping[str, Any], analysis: AnalysisSettings, origin: str = "the manifest") -> None:
     """``check_serves`` against the preselection recorded in ``manifest``."""
-    check_serves(analysis, recorded_preselection(manifest), origin)
+    check_serves(analysis, recorded_preselection(manifest, analysis), origin)
 
 
-def check_serves(analysis: AnalysisSettings, preselection: Preselection, origin: str = "the delivery") -> None:
+def check_serves(analysis: AnalysisSettings, preselection: Any, origin: str = "the delivery") -> None:
     """Refuse an analysis that needs events ``preselection`` did not keep (its histograms would
     silently lack them), naming each looser cut, both values and what to do. ``origin`` names
     where the preselection comes from (a manifest, the settings)."""
-    cuts, scale = analysis.cuts, analysis.variations.pt_scale_factor
-    limits = [  # (analysis key, its value, the value compared, preselection field)
-        ("analysis.objects.jet.pt_min", cuts.jet_pt_min, cuts.jet_pt_min / scale, "jet_pt_min"),
-        ("analysis.objects.btag_min", cuts.btag_min, cuts.btag_min, "btag_min"),
-        ("analysis.objects.min_jets", cuts.min_jets, cuts.min_jets, "min_jets"),
-        ("analysis.objects.electron.pt_min", cuts.electron_pt_min, cuts.electron_pt_min, "lepton_pt_min"),
-        ("analysis.objects.muon.pt_min", cuts.muon_pt_min, cuts.muon_pt_min, "lepton_pt_min"),
-    ]
-    problems = []
-    for key, value, compared, field in limits:
-        bound = getattr(preselection, field)
-        if compared < bound:
-            scaled = f" ({compared:.4g} with the x{scale:g} jet energy scale variation)" if compared != value else ""
-            problems.append(f"{key} is looser than the delivery preselection: {value:g}{scaled} < "
-                            f"delivery.preselection.{field} = {bound:g}")
+    problems = analysis.plugin.serves(analysis, preselection)
     if problems:
         raise ConfigError(f"{origin}: this analysis needs events the delivery preselection drops: " + "; ".join(problems)
                           + "; deliver again with a delivery.preselection no tighter than the analysis cuts "

@@ -26,7 +26,7 @@ from agcflow.config import DeliverySettings, ServiceXSettings
 from agcflow.delivery.local import (
     FileRecord, SampleSkim, cache_key, cached_record, merge_sample, store_record, write_columns,
 )
-from agcflow.delivery.query import EVENT_ID_COLUMNS, OBJECT_COLUMNS, DeliveryQuery
+from agcflow.analyses.base import DeliveryQuery
 from agcflow.delivery.remote import check_reachable
 from agcflow.errors import BackendError, ConfigError, InputFileError, ServiceError
 from agcflow.inputs import SampleFiles
@@ -39,7 +39,6 @@ log = logging.getLogger(__name__)
 OUTPUT_TREE = "servicex"  # the tree ServiceX's uproot transformer writes
 CONFIG_NAMES = (".servicex", "servicex.yaml")  # searched like the client does
 FILE_SCHEMES = ("root", "xroot", "https", "http")
-SELECTED_COLUMNS = (*EVENT_ID_COLUMNS, *(f"{c}_{f}" for c, fields in OBJECT_COLUMNS.items() for f in fields))
 
 
 @dataclass(frozen=True)
@@ -52,6 +51,7 @@ class SampleRequest:
     query: str  # DeliveryQuery.func_adl_text()
     tree: str
     nevts_total: int  # input events the fileset declares: the sample's normalisation
+    columns: tuple[str, ...] = ()  # the columns the query selects (ColumnLayout.selected_names)
 
     def qastle(self) -> str:
         """The query as the qastle text ServiceX's uproot code generator receives."""
@@ -88,7 +88,8 @@ class ServiceXDelivery:
 def build_requests(samples: Sequence[SampleFiles], query: DeliveryQuery, tree: str) -> list[SampleRequest]:
     """One request per sample, every one carrying ``query.func_adl_text()``."""
     text = query.func_adl_text()
-    return [SampleRequest(s.key, *_dataset(s), text, tree, _nevts_total(s)) for s in samples]
+    columns = query.layout.selected_names()
+    return [SampleRequest(s.key, *_dataset(s), text, tree, _nevts_total(s), columns) for s in samples]
 
 
 def _dataset(sample: SampleFiles) -> tuple[str, tuple[str, ...]]:
@@ -235,14 +236,14 @@ def check_delivered(request: SampleRequest, files: Sequence[str]) -> list[int]:
             f"expected ({request.dataset} {list(request.inputs[:3])}{'...' if len(request.inputs) > 3 else ''}); "
             f"delivered: {list(files)}"
         )
-    inspected = [_inspect(path) for path in files]
+    inspected = [_inspect(path, request.columns) for path in files]
     problems = [problem for _, problem in inspected if problem]
     if problems:
         raise ServiceError(f"ServiceX sample {request.name}: unusable delivered files:\n  " + "\n  ".join(problems))
     return [entries for entries, _ in inspected]
 
 
-def _inspect(path: str) -> tuple[int, str | None]:
+def _inspect(path: str, columns: Sequence[str]) -> tuple[int, str | None]:
     import uproot
 
     file = Path(path)
@@ -255,7 +256,7 @@ def _inspect(path: str) -> tuple[int, str | None]:
             if OUTPUT_TREE not in handle:
                 return 0, f"{path}: no tree {OUTPUT_TREE!r}; the file holds {handle.keys(cycle=False)}"
             events = handle[OUTPUT_TREE]
-            missing = sorted(set(SELECTED_COLUMNS) - set(events.keys()))
+            missing = sorted(set(columns) - set(events.keys()))
             if missing:
                 return 0, f"{path}: tree {OUTPUT_TREE!r} lacks the query's columns {missing}"
             return events.num_entries, None
@@ -277,10 +278,11 @@ def convert_delivered(path: str, query: DeliveryQuery, cache_dir: str) -> FileRe
     start = time.perf_counter()
     with uproot.open(path) as handle:
         events = handle[OUTPUT_TREE]
-        arrays = events.arrays(SELECTED_COLUMNS, how=dict) if events.num_entries else {"event": []}
-    n_out = len(arrays["event"])
+        names = list(query.layout.selected_names())
+        arrays = events.arrays(names, how=dict) if events.num_entries else {names[0]: []}
+    n_out = len(arrays[names[0]])
     if n_out:
-        write_columns(columns, arrays)
+        write_columns(columns, arrays, query.layout)
     record = FileRecord(path, str(columns) if n_out else "", 0, n_out, Path(path).stat().st_size,
                         time.perf_counter() - start)
     store_record(sidecar, record, cache_dir)
@@ -299,7 +301,7 @@ def collect(
                for r in requests}
     records = {name: client.gather(fs) for name, fs in futures.items()}
     columns = {name: [r.columns for r in rs if r.nevts_out] for name, rs in records.items()}
-    merged = client.gather({name: client.submit(merge_sample, cols, cache_dir, pure=False)
+    merged = client.gather({name: client.submit(merge_sample, cols, cache_dir, query.layout, pure=False)
                             for name, cols in columns.items() if cols})
     return records, {name: merged.get(name, SampleSkim("", "", 0)) for name in records}
 

@@ -13,16 +13,11 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import hist
-import numpy as np
 
 from agcflow.config import AnalysisSettings, ProcessingSettings
-from agcflow.delivery.manifest import check_manifest_serves
 from agcflow.delivery.local import read_columns
-from agcflow.errors import InputFileError
-from agcflow.physics import jagged
-from agcflow.physics.analysis import ELECTRON_FIELDS, JET_FIELDS, MUON_FIELDS, ChunkInput
-from agcflow.processing import complete, sample_metadata
-from agcflow.processor import fill_histograms
+from agcflow.processing import complete, delivered_samples
+from agcflow.processor import fill_flat_histograms
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -47,37 +42,6 @@ def cached_pass(
     return complete(hists, manifest, analysis), {"wall_s": wall, "tasks": len(futures)}
 
 
-def delivered_samples(manifest: Mapping[str, Any], analysis: AnalysisSettings) -> dict[str, tuple[str, dict[str, Any]]]:
-    """Per non-empty delivered sample: its merged column file and its metadata; refused when the
-    manifest's preselection is tighter than the analysis."""
-    check_manifest_serves(manifest, analysis)
-    samples = {}
-    for key, entry in manifest["samples"].items():
-        if entry["skim"]["nevts"] == 0:
-            continue
-        if not entry["skim"].get("columns"):
-            raise InputFileError(f"the manifest's sample {key!r} has no merged columns (written by an older "
-                                 "agcflow?): run `agcflow deliver` again to refresh the cache")
-        samples[key] = (entry["skim"]["columns"], sample_metadata(key, entry, analysis))
-    return samples
-
-
 def sample_histograms(columns: str, meta: Mapping[str, Any], analysis: AnalysisSettings, seed: int) -> dict[str, hist.Hist]:
     """The histograms of one sample from its cached flat columns."""
-    return fill_histograms(chunk_input(read_columns(columns)), meta, analysis, seed)
-
-
-def chunk_input(columns: dict[str, np.ndarray]) -> ChunkInput:
-    """The analysis' input from flat delivered columns."""
-
-    def collection(name: str, fields: tuple[str, ...]) -> jagged.Flat:
-        return jagged.Flat(columns[f"n{name}"].astype(np.int64), {f: columns[f"{name}_{f}"] for f in fields})
-
-    return ChunkInput(
-        electrons=collection("Electron", ELECTRON_FIELDS),
-        muons=collection("Muon", MUON_FIELDS),
-        jets=collection("Jet", JET_FIELDS),
-        run=columns["run"],
-        lumi=columns["luminosityBlock"],
-        event=columns["event"],
-    )
+    return fill_flat_histograms(read_columns(columns), meta, analysis, seed)

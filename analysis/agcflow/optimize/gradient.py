@@ -58,7 +58,7 @@ def relaxed_objective(
     import jax.numpy as jnp
 
     layout = Layout.of(settings.analysis, settings.fit)
-    fixed = {name: getattr(settings.analysis.cuts, name) for name in ("jet_pt_min", "btag_min")}
+    fixed = {name: getattr(settings.analysis.options.cuts, name) for name in ("jet_pt_min", "btag_min")}
     edges = np.asarray(settings.fit.fit_edges)
 
     def objective(cuts: dict[str, Any], scale: Any, tables: Any) -> Any:
@@ -122,7 +122,7 @@ def _start(settings: Settings, parameters: Sequence[CutParameter], start: str) -
         return upper / 2
     if start != "configured":
         raise ConfigError(f"gradient start {start!r} unknown; valid: {', '.join(STARTS)}")
-    configured = np.array([getattr(settings.analysis.cuts, p.name) for p in parameters])
+    configured = np.array([getattr(settings.analysis.options.cuts, p.name) for p in parameters])
     return np.clip((configured - np.array([p.low for p in parameters])) / np.array([p.step for p in parameters]), 0, upper)
 
 

@@ -28,7 +28,7 @@ def run_grid(
     Points the delivered columns cannot serve are refused before any work starts."""
     points = grid_points(parameters)
     analyses = [with_cuts(settings.analysis, point) for point in points]
-    delivered = recorded_preselection(manifest)
+    delivered = recorded_preselection(manifest, settings.analysis)
     for point, analysis in zip(points, analyses):
         check_serves(analysis, delivered, f"the manifest, at grid point {point}")
     with tempfile.TemporaryDirectory(prefix="agcflow-grid-", ignore_cleanup_errors=True) as scratch:
@@ -48,5 +48,5 @@ def _objective(manifest: Mapping[str, Any], analysis: Any, fit: Any, seed: int, 
     try:
         return {"objective": hard.expected_uncertainty(manifest, analysis, fit, seed, work_dir)}
     except AgcflowError as err:
-        log.warning("grid point %s skipped: %s", analysis.cuts, err)
+        log.warning("grid point %s skipped: %s", analysis.options.cuts, err)
         return {"objective": None, "error": str(err)}

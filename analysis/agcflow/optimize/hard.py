@@ -40,7 +40,7 @@ def expected_uncertainty(
     use_backend("jax", "cpu")
     model, data = cabinetry.model_utils.model_and_data(ws)
     value = _hessian_uncertainty(model, data, fit.poi)
-    log.info("hard cuts %s: expected uncertainty %.5f", analysis.cuts, value)
+    log.info("hard cuts %s: expected uncertainty %.5f", analysis.options.cuts, value)
     return value
 
 

@@ -51,4 +51,5 @@ def grid_points(parameters: Sequence[CutParameter]) -> list[dict[str, float]]:
 
 def with_cuts(analysis: AnalysisSettings, point: Mapping[str, float]) -> AnalysisSettings:
     """``analysis`` with the point's cut values."""
-    return dataclasses.replace(analysis, cuts=dataclasses.replace(analysis.cuts, **point))
+    options = analysis.options
+    return dataclasses.replace(analysis, options=dataclasses.replace(options, cuts=dataclasses.replace(options.cuts, **point)))

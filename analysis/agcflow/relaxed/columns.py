@@ -22,10 +22,12 @@ import numpy as np
 
 from agcflow.config import AnalysisSettings
 from agcflow.delivery.local import read_columns
-from agcflow.optimize.cached import chunk_input, delivered_samples
-from agcflow.physics import objects, systematics
-from agcflow.physics.jagged import Flat, count
-from agcflow.physics.observables import _combinations
+from agcflow.analyses.cms_ttbar.selection import chunk_from_flat, jet_pts, one_lepton_jets
+from agcflow.analyses.base import expected_variations
+from agcflow.processing import delivered_samples
+from agcflow.analyses.cms_ttbar import objects
+from agcflow.physics.jagged import Flat
+from agcflow.analyses.cms_ttbar.observables import _combinations
 
 log = logging.getLogger(__name__)
 
@@ -69,16 +71,17 @@ def load_events(manifest: Mapping[str, Any], analysis: AnalysisSettings, seed: i
     groups: list[Group] = []
     parts: list[tuple[Flat, float]] = []
     for key, (columns, meta) in delivered_samples(manifest, analysis).items():
-        chunk = chunk_input(read_columns(columns))
+        chunk = chunk_from_flat(read_columns(columns))
         nominal = meta["variation"] == "nominal"
         for name, jets in _jet_variations(chunk, analysis, seed, with_variations=nominal).items():
             groups.append(Group(meta["process"], meta["variation"] if name == "nominal" else name,
-                                nominal and name == "nominal", bool(meta["scale_variation"])))
+                                nominal and name == "nominal",
+                                "scale_var_up" in expected_variations(analysis, meta["process"], meta["variation"])))
             parts.append((jets, float(meta["weight"])))
         log.info("relaxed analysis: %s, %d events", key, len(chunk.run))
     most = max(int(jets.counts.max(initial=0)) for jets, _ in parts)
     tables = []
-    for low, high in multiplicity_buckets(analysis.cuts.min_jets, most):
+    for low, high in multiplicity_buckets(analysis.options.cuts.min_jets, most):
         pieces = [_table(jets.events((jets.counts >= low) & (jets.counts <= high)), max(high, 3), weight, index)
                   for index, (jets, weight) in enumerate(parts)]
         tables.append(JetTable(*(np.concatenate(field) for field in zip(*pieces))))
@@ -95,17 +98,9 @@ def multiplicity_buckets(min_jets: int, most: int) -> list[tuple[int, int]]:
 
 def _jet_variations(chunk: Any, analysis: AnalysisSettings, seed: int, with_variations: bool) -> dict[str, Flat]:
     """Jets passing the fixed cuts in events with one lepton, per jet-pt variation."""
-    cuts, v = analysis.cuts, analysis.variations
-    n_leptons = count(objects.electron_mask(chunk.electrons, cuts), chunk.electrons.counts) + count(
-        objects.muon_mask(chunk.muons, cuts), chunk.muons.counts
-    )
-    one_lepton = n_leptons == 1
-    jets = chunk.jets.events(one_lepton)
-    pts = {"nominal": jets.pt}
-    if with_variations:
-        ids = (chunk.run[one_lepton], chunk.lumi[one_lepton], chunk.event[one_lepton])
-        pts["pt_scale_up"] = jets.pt * np.float32(v.pt_scale_factor)
-        pts["pt_res_up"] = jets.pt * systematics.resolution_factors_flat(*ids, jets.counts, v.pt_resolution, seed)
+    cuts = analysis.options.cuts
+    jets, ids = one_lepton_jets(chunk, cuts)
+    pts = jet_pts(jets, ids, analysis.options.variations, seed, with_variations)
     fixed = (np.abs(jets.eta) < cuts.jet_abs_eta_max) & objects.jet_id_mask(jets, cuts)
     kept = jets.objects(fixed)
     return {name: kept.with_field("pt", pt[fixed]) for name, pt in pts.items()}

@@ -25,7 +25,7 @@ from agcflow.config import AnalysisSettings, FitSettings, Systematic
 from agcflow.histograms import histogram_name
 from agcflow.relaxed.templates import Templates
 from agcflow.stats.asymptotics import expected_rates, twice_nll
-from agcflow.stats.workspace import SIGNAL_SAMPLE, rebin
+from agcflow.stats.workspace import rebin
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,7 @@ class Layout:
     systematics: tuple[Systematic, ...]
     n_bins: int  # per channel
     poi: str
+    poi_sample: str  # the process the POI scales
 
     @classmethod
     def of(cls, analysis: AnalysisSettings, fit: FitSettings) -> Layout:
@@ -50,6 +51,7 @@ class Layout:
             systematics=analysis.systematics,
             n_bins=len(fit.fit_edges) - 1,
             poi=fit.poi,
+            poi_sample=analysis.plugin.poi_sample,
         )
 
     @property
@@ -77,7 +79,7 @@ def model_arrays(templates: Templates, layout: Layout) -> dict[str, Any]:
     total = nominal.sum(axis=0)
     sumw2 = _stacked(templates, layout, "nominal", 1).sum(axis=0)
     relative = jnp.sqrt(sumw2) / jnp.where(total > 0, total, 1.0)
-    signal = np.array([p == SIGNAL_SAMPLE for p in layout.processes])
+    signal = np.array([p == layout.poi_sample for p in layout.processes])
     return {
         "nominal": nominal,
         "normsys_par": 1 + np.arange(n_syst),

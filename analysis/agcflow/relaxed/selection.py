@@ -41,7 +41,8 @@ def jet_probabilities(jets: JetTable, cuts: dict[str, Any], widths: dict[str, fl
 def region_probabilities(selected: Any, tagged: Any, min_jets: int, regions: Sequence[Region]) -> dict[str, Any]:
     """Per event and region: probability of >= ``min_jets`` selected jets and the region's
     b-tag multiplicity (counts above the largest one that matters are merged)."""
-    btag_cap = max(max(r.min_btags, (r.max_btags or 0) + 1) for r in regions)
+    bounds = {r.name: (r.selection["min_btags"], r.selection.get("max_btags")) for r in regions}
+    btag_cap = max(max(low, (high or 0) + 1) for low, high in bounds.values())
     n_events = selected.shape[0]
     start = jnp.zeros((n_events, min_jets + 1, btag_cap + 1)).at[:, 0, 0].set(1.0)
 
@@ -54,8 +55,8 @@ def region_probabilities(selected: Any, tagged: Any, min_jets: int, regions: Seq
 
     final, _ = jax.lax.scan(add_jet, start, (selected.T, tagged.T))
     enough = final[:, min_jets, :]  # [E, btag_cap + 1]
-    return {r.name: enough[:, r.min_btags:(btag_cap if r.max_btags is None else r.max_btags) + 1].sum(axis=1)
-            for r in regions}
+    return {name: enough[:, low:(btag_cap if high is None else high) + 1].sum(axis=1)
+            for name, (low, high) in bounds.items()}
 
 
 def ordered_jet_pt(selected: Any, pt: Any, n_first: int) -> Any:

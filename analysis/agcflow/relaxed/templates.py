@@ -15,7 +15,7 @@ from typing import Any
 import jax.numpy as jnp
 
 from agcflow.config import AnalysisSettings
-from agcflow.physics.systematics import scale_weight_factors
+from agcflow.analyses.cms_ttbar.systematics import scale_weight_factors
 from agcflow.relaxed import selection
 from agcflow.relaxed.columns import Group, JetTable
 
@@ -61,7 +61,7 @@ def _table_histograms(cuts: Mapping[str, Any], table: JetTable, n_groups: int, a
                       relaxation: Relaxation, scale: Any) -> tuple[list[str], dict[str, tuple[Any, Any]]]:
     """Weight names, and per region ``[groups, weights, bins]`` yields and squared weights of one table."""
     selected, tagged = selection.jet_probabilities(table, cuts, relaxation.widths, scale)
-    in_region = selection.region_probabilities(selected, tagged, analysis.cuts.min_jets, analysis.regions)
+    in_region = selection.region_probabilities(selected, tagged, analysis.options.cuts.min_jets, analysis.regions)
     names, factors = _weight_factors(selected, table, analysis)
     observables = {"ht": selection.ht(selected, table.pt), "mbjj": selection.mbjj(selected, tagged, table)}
     filled = {}
@@ -75,7 +75,7 @@ def _table_histograms(cuts: Mapping[str, Any], table: JetTable, n_groups: int, a
 def _weight_factors(selected: Any, table: JetTable, analysis: AnalysisSettings) -> tuple[list[str], Any]:
     """Names and ``[E, W]`` factors of the nominal weight and the event-weight variations;
     the pt of the i-th selected jet enters as its expectation."""
-    v = analysis.variations
+    v = analysis.options.variations
     leading = selection.ordered_jet_pt(selected, table.pt, v.btag_jets)
     names, columns = ["nominal"], [jnp.ones(len(table.weight))]
     for i in range(v.btag_jets):

@@ -24,8 +24,6 @@ from agcflow.io import read_json, write_json
 
 log = logging.getLogger(__name__)
 
-MEASUREMENT = "CMS_ttbar"
-SIGNAL_SAMPLE = "ttbar"
 DATA_SAMPLE = "Pseudodata"
 DATA_PATH = "pseudodata"
 
@@ -40,11 +38,13 @@ def cabinetry_config(
     import cabinetry
     import jsonschema
 
-    if SIGNAL_SAMPLE not in {s.name for s in analysis.samples}:
-        raise AgcflowError(f"analysis.samples: the fit needs a {SIGNAL_SAMPLE!r} sample for {fit.poi}")
+    plugin = analysis.plugin
+    if plugin.poi_sample not in {s.name for s in analysis.samples}:
+        raise AgcflowError(f"analysis.samples: the fit needs a {plugin.poi_sample!r} sample for {fit.poi} "
+                           f"(the sample analysis {plugin.name} scales by the POI)")
     config = {
         "General": {
-            "Measurement": MEASUREMENT,
+            "Measurement": plugin.measurement,
             "POI": fit.poi,
             "InputPath": f"{histograms}:{{RegionPath}}_{{SamplePath}}{{VariationPath}}",
             "VariationPath": "",
@@ -66,7 +66,7 @@ def cabinetry_config(
         "NormFactors": [
             {
                 "Name": fit.poi,
-                "Samples": analysis.sample(SIGNAL_SAMPLE).label,
+                "Samples": analysis.sample(plugin.poi_sample).label,
                 "Nominal": 1.0,
                 "Bounds": list(fit.poi_bounds),
             }

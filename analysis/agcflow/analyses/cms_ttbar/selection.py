@@ -7,17 +7,19 @@ every variation is computed only on the events that survive it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from agcflow.physics import objects, observables, regions, systematics
+from agcflow.analyses.cms_ttbar import objects, observables, regions, systematics
 from agcflow.physics.jagged import Flat, count
 
+from agcflow.analyses.cms_ttbar.settings import ObjectCuts, Variations
+
 if TYPE_CHECKING:
-    from agcflow.config import ObjectCuts, Region, Variations
+    from agcflow.config import Region
 
 Filled = dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]
 
@@ -51,29 +53,60 @@ class Options:
     scale_variation: bool
 
 
+def chunk_from_flat(columns: dict[str, np.ndarray]) -> ChunkInput:
+    """The analysis' input from flat delivered columns (``ColumnLayout.flat``)."""
+
+    def collection(name: str, fields: tuple[str, ...]) -> Flat:
+        return Flat(columns[f"n{name}"].astype(np.int64), {f: columns[f"{name}_{f}"] for f in fields})
+
+    return ChunkInput(
+        electrons=collection("Electron", ELECTRON_FIELDS),
+        muons=collection("Muon", MUON_FIELDS),
+        jets=collection("Jet", JET_FIELDS),
+        run=columns["run"],
+        lumi=columns["luminosityBlock"],
+        event=columns["event"],
+    )
+
+
+def lepton_count(electrons: Flat, muons: Flat, cuts: ObjectCuts) -> np.ndarray:
+    """Tight leptons (electrons and muons) per event."""
+    return count(objects.electron_mask(electrons, cuts), electrons.counts) + count(
+        objects.muon_mask(muons, cuts), muons.counts)
+
+
+def one_lepton_jets(chunk: ChunkInput, cuts: ObjectCuts) -> tuple[Flat, tuple[np.ndarray, ...]]:
+    """The jets of the events with exactly one tight lepton, and those events' ids (run, lumi,
+    event): the cheapest cut, applied before any variation is computed."""
+    one_lepton = lepton_count(chunk.electrons, chunk.muons, cuts) == 1
+    return chunk.jets.events(one_lepton), (chunk.run[one_lepton], chunk.lumi[one_lepton], chunk.event[one_lepton])
+
+
+# The jet-pt shifts, each once: name -> per-jet pt of (jets, event ids, variations, seed). The
+# plugin's variation registry and the relaxed analysis are derived from this table.
+JET_PT_SHIFTS: dict[str, Callable[[Flat, tuple[np.ndarray, ...], Variations, int], np.ndarray]] = {
+    "pt_scale_up": lambda jets, ids, v, seed: jets.pt * np.float32(v.pt_scale_factor),
+    "pt_res_up": lambda jets, ids, v, seed: jets.pt * systematics.resolution_factors_flat(
+        *ids, jets.counts, v.pt_resolution, seed),
+}
+
+
+def jet_pts(jets: Flat, ids: tuple[np.ndarray, ...], variations: Variations, seed: int,
+            shifts: bool) -> dict[str, np.ndarray]:
+    """Per-jet pt: ``nominal``, and every shift of ``JET_PT_SHIFTS`` when ``shifts``."""
+    pts = {"nominal": jets.pt}
+    if shifts:
+        pts.update({name: shift(jets, ids, variations, seed) for name, shift in JET_PT_SHIFTS.items()})
+    return pts
+
+
 def analyse(chunk: ChunkInput, options: Options) -> Filled:
     """Observable values and weights per (region, variation); "nominal" is the nominal."""
-    cuts = options.cuts
-    n_leptons = count(objects.electron_mask(chunk.electrons, cuts), chunk.electrons.counts) + count(
-        objects.muon_mask(chunk.muons, cuts), chunk.muons.counts
-    )
-    one_lepton = n_leptons == 1
-    jets = chunk.jets.events(one_lepton)
-    ids = (chunk.run[one_lepton], chunk.lumi[one_lepton], chunk.event[one_lepton])
+    jets, ids = one_lepton_jets(chunk, options.cuts)
     filled: Filled = {}
-    for pt_variation, pt in _jet_pt_variations(jets, ids, options).items():
+    for pt_variation, pt in jet_pts(jets, ids, options.variations, options.seed, options.systematics).items():
         _fill_variation(filled, jets.with_field("pt", pt), pt_variation, options)
     return filled
-
-
-def _jet_pt_variations(jets: Flat, ids: tuple[np.ndarray, ...], options: Options) -> dict[str, np.ndarray]:
-    pts = {"nominal": jets.pt}
-    if options.systematics:
-        v = options.variations
-        pts["pt_scale_up"] = jets.pt * np.float32(v.pt_scale_factor)
-        factors = systematics.resolution_factors_flat(*ids, jets.counts, v.pt_resolution, options.seed)
-        pts["pt_res_up"] = jets.pt * factors
-    return pts
 
 
 def _fill_variation(filled: Filled, jets: Flat, pt_variation: str, options: Options) -> None:
@@ -83,7 +116,7 @@ def _fill_variation(filled: Filled, jets: Flat, pt_variation: str, options: Opti
     is_btag = objects.btag_mask(selected, cuts)
     n_btags = count(is_btag, selected.counts)
     for region in options.regions:
-        in_region = regions.btag_region(n_btags, region.min_btags, region.max_btags)
+        in_region = regions.btag_region(n_btags, region.selection["min_btags"], region.selection.get("max_btags"))
         region_jets = selected.events(in_region)
         values = _observable(region.observable, region_jets, is_btag[np.repeat(in_region, selected.counts)])
         weights = np.full(len(values), options.weight)

@@ -2,7 +2,7 @@ import awkward as ak
 import numpy as np
 import pytest
 
-from agcflow.physics import observables
+from agcflow.analyses.cms_ttbar import observables
 
 
 def _jets(rows):

@@ -1,6 +1,6 @@
 import numpy as np
 
-from agcflow.physics import regions
+from agcflow.analyses.cms_ttbar import regions
 
 
 def test_preselection_needs_exactly_one_lepton_and_four_jets():

@@ -1,7 +1,7 @@
 """Object definitions: tight leptons, analysis jets, b-tags. Awkward in, awkward out.
 
 Each function takes a collection (records with NanoAOD field names) and the cut values;
-``cuts`` is any object with the attributes of ``agcflow.config.ObjectCuts``.
+``cuts`` is any object with the attributes of ``agcflow.analyses.cms_ttbar.settings.ObjectCuts``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import awkward as ak
 import numpy as np
 
 if TYPE_CHECKING:
-    from agcflow.config import ObjectCuts
+    from agcflow.analyses.cms_ttbar.settings import ObjectCuts
 
 
 def electron_mask(electrons: ak.Array, cuts: ObjectCuts) -> ak.Array:

@@ -1,11 +1,11 @@
 import awkward as ak
 import numpy as np
 
-from agcflow.physics import objects
+from agcflow.analyses.cms_ttbar import objects
 
 
 def test_electron_cuts_at_their_edges(settings):
-    cuts = settings.analysis.cuts
+    cuts = settings.analysis.options.cuts
     electrons = ak.Array([[
         {"pt": 30.0, "eta": 0.0, "cutBased": 4, "sip3d": 1.0},    # pt not > 30
         {"pt": 30.01, "eta": 2.1, "cutBased": 4, "sip3d": 1.0},   # |eta| not < 2.1
@@ -17,7 +17,7 @@ def test_electron_cuts_at_their_edges(settings):
 
 
 def test_muon_cuts_at_their_edges(settings):
-    cuts = settings.analysis.cuts
+    cuts = settings.analysis.options.cuts
     base = {"pt": 40.0, "eta": 0.5, "tightId": True, "sip3d": 1.0, "pfRelIso04_all": 0.1}
     variants = [base, {**base, "pt": 30.0}, {**base, "eta": -2.1}, {**base, "tightId": False},
                 {**base, "sip3d": 4.0}, {**base, "pfRelIso04_all": 0.15}, {**base, "pfRelIso04_all": 0.1499}]
@@ -25,7 +25,7 @@ def test_muon_cuts_at_their_edges(settings):
 
 
 def test_jet_selection_uses_the_given_pt_and_the_lepton_veto_bit(settings):
-    cuts = settings.analysis.cuts
+    cuts = settings.analysis.options.cuts
     jets = ak.Array([[
         {"pt": 29.0, "eta": 0.0, "jetId": 6},
         {"pt": 31.0, "eta": 2.4, "jetId": 6},
@@ -40,4 +40,4 @@ def test_jet_selection_uses_the_given_pt_and_the_lepton_veto_bit(settings):
 
 def test_btag_is_strictly_above_the_working_point(settings):
     jets = ak.Array([[{"btagCSVV2": 0.5}, {"btagCSVV2": 0.5001}, {"btagCSVV2": 0.2}]])
-    assert ak.to_list(objects.btag_mask(jets, settings.analysis.cuts)) == [[False, True, False]]
+    assert ak.to_list(objects.btag_mask(jets, settings.analysis.options.cuts)) == [[False, True, False]]

@@ -2,7 +2,7 @@ import awkward as ak
 import numpy as np
 import pytest
 
-from agcflow.physics.analysis import ELECTRON_FIELDS, JET_FIELDS, MUON_FIELDS, ChunkInput, Options, analyse
+from agcflow.analyses.cms_ttbar.selection import ELECTRON_FIELDS, JET_FIELDS, MUON_FIELDS, ChunkInput, Options, analyse
 from agcflow.physics.jagged import from_awkward
 
 TIGHT_E = {"pt": 40.0, "eta": 0.1, "cutBased": 4, "sip3d": 1.0}
@@ -36,7 +36,7 @@ def _chunk():
 
 def _options(settings, systematics=True, scale=False):
     a = settings.analysis
-    return Options(a.cuts, a.regions, a.variations, weight=2.0, seed=1, systematics=systematics, scale_variation=scale)
+    return Options(a.options.cuts, a.regions, a.options.variations, weight=2.0, seed=1, systematics=systematics, scale_variation=scale)
 
 
 def test_nominal_regions_observables_and_weights(settings):

@@ -1,0 +1,209 @@
+"""The analysis plugin interface: everything analysis-specific, each thing declared once.
+
+The stages (generate, deliver, process, workspace, fit, reinterpret, bench) receive an
+``Analysis`` (``settings.analysis.plugin``) and never import an analysis module. A plugin is
+found by name (``analysis.kind: cms_ttbar``), by import path (``my_package.module:ANALYSIS``)
+or through the ``agcflow.analyses`` entry-point group (:mod:`agcflow.plugins`).
+
+A plugin declares:
+- its configuration: a JSON schema for its own keys of the ``analysis`` block and of
+  ``delivery.preselection``, a typed form of them (``options``, ``preselection``) and checks;
+- the input columns (:class:`~agcflow.physics.columns.ColumnLayout`) and the delivery query
+  (func_adl text and the same loose preselection on arrays);
+- ONE registry of variations (object shifts and weight variations, :class:`Variation`): the
+  histogram names a sample gets are derived from it, and a filled name it does not declare is
+  an error, never dropped;
+- the per-chunk physics (:meth:`Analysis.fill`), in plain coffea/awkward idiom or on flat numpy;
+- the statistical model's analysis-specific pieces (measurement name, the sample the POI scales);
+- the embedded synthetic generator (:meth:`Analysis.simulate`), signals included.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from agcflow.config import AnalysisSettings
+    from agcflow.physics.columns import ColumnLayout
+
+# (region, variation) -> (observable values, event weights), what ``Analysis.fill`` returns
+Filled = dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]
+
+VARIATION_KINDS = ("shift", "weight")
+
+
+@dataclass(frozen=True)
+class Variation:
+    """One systematic variation the per-chunk physics fills for nominal samples.
+
+    Attributes:
+        name: the histogram-name suffix (``pt_scale_up``), what systematics refer to.
+        kind: ``shift`` (objects changed, selection rerun) or ``weight`` (event weights only).
+        processes: the processes it is filled for; None: every process.
+    """
+
+    name: str
+    kind: str
+    processes: tuple[str, ...] | None = None
+
+    def applies_to(self, process: str) -> bool:
+        """Whether nominal samples of ``process`` get this variation's histograms."""
+        return self.processes is None or process in self.processes
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """What the per-chunk physics knows of the chunk's sample.
+
+    Attributes:
+        process: the process (sample) name.
+        variation: the sample's variation (``nominal`` or an alternative sample, e.g. ``scaleup``).
+        weight: the per-event normalisation (cross section x luminosity / generated events).
+        seed: the processing seed, for per-event random numbers (smearing).
+        variations: the registry variations to fill (empty for alternative samples).
+        analysis: the analysis settings (options: ``analysis.options``).
+    """
+
+    process: str
+    variation: str
+    weight: float
+    seed: int
+    variations: tuple[Variation, ...]
+    analysis: AnalysisSettings
+
+    def wants(self, name: str) -> bool:
+        """Whether the registry variation ``name`` is to be filled for this chunk."""
+        return any(v.name == name for v in self.variations)
+
+
+class DeliveryQuery(Protocol):
+    """The delivery query of an analysis, rendered for func_adl and run on arrays.
+
+    ``func_adl_text`` is the query's identity (cache keys, manifests); ``preselection_mask``
+    is the same selection on flat columns (``layout.flat``), run by the local backend.
+    """
+
+    layout: ColumnLayout
+
+    def func_adl_text(self) -> str: ...
+
+    def preselection_mask(self, flat: Mapping[str, np.ndarray]) -> np.ndarray: ...
+
+    def record(self) -> dict[str, Any]: ...
+
+
+class Analysis(ABC):
+    """An analysis plugin; subclass it and expose an instance (e.g. ``ANALYSIS``).
+
+    Class attributes:
+        name: the plugin's name (``analysis.kind``).
+        description: one line for ``--help`` and logs.
+        layout: the input columns: per-event columns and collections (``ColumnLayout``).
+        schema: the coffea schema of the delivered skims: ``nanoaod`` or ``base``.
+        measurement: the pyhf measurement's name.
+        poi_sample: the sample the fit's POI (``fit.poi``) scales.
+    """
+
+    name: str = ""
+    description: str = ""
+    layout: ColumnLayout
+    schema: str = "nanoaod"
+    measurement: str = "measurement"
+    poi_sample: str = "signal"
+
+    # --- configuration -----------------------------------------------------------------
+    def options_schema(self) -> dict[str, Any]:
+        """JSON-schema ``properties`` of the plugin's own keys in the ``analysis`` block."""
+        return {}
+
+    def region_schema(self) -> dict[str, Any]:
+        """JSON-schema ``properties`` of the plugin's own keys in each region."""
+        return {}
+
+    def preselection_schema(self) -> dict[str, Any]:
+        """JSON schema of ``delivery.preselection`` (its defaults fill absent keys)."""
+        return {"type": "object"}
+
+    def options(self, raw: Mapping[str, Any]) -> Any:
+        """The typed form of the plugin's keys of the (validated) ``analysis`` block."""
+        return None
+
+    def preselection(self, raw: Mapping[str, Any]) -> Any:
+        """The typed form of the (validated) ``delivery.preselection``."""
+        return dict(raw)
+
+    def problems(self, analysis: AnalysisSettings) -> list[str]:
+        """Semantic problems of the analysis settings, each naming its key and what is valid."""
+        return []
+
+    def observables(self) -> Mapping[str, str]:
+        """Observable name -> label, what regions may histogram."""
+        return {}
+
+    # --- delivery ------------------------------------------------------------------------
+    @abstractmethod
+    def delivery_query(self, analysis: AnalysisSettings, preselection: Any) -> DeliveryQuery:
+        """The delivery query for these settings (``preselection`` as ``self.preselection``)."""
+
+    def serves(self, analysis: AnalysisSettings, preselection: Any) -> list[str]:
+        """Where ``preselection`` is tighter than the analysis needs (it would lose events),
+        one problem per cut; empty when it keeps every event the analysis selects."""
+        return []
+
+    # --- processing ----------------------------------------------------------------------
+    def variations(self, analysis: AnalysisSettings) -> tuple[Variation, ...]:
+        """The registry of variations filled for nominal samples."""
+        return ()
+
+    def fill_flat(self, columns: Mapping[str, np.ndarray], chunk: Chunk) -> Filled:
+        """``fill`` on one sample's flat delivered columns (``ColumnLayout.flat``), for cached
+        passes. The default zips the columns into awkward records as NanoEvents would name
+        them (``events.Muon.pt``) and calls ``fill``; override it for a flat-numpy fast path."""
+        return self.fill(events_from_flat(columns, self.layout), chunk)
+
+    @abstractmethod
+    def fill(self, events: Any, chunk: Chunk) -> Filled:
+        """Observable values and weights per (region, variation) of one chunk.
+
+        ``events`` are coffea NanoEvents of the skim (collections as declared by the layout).
+        Return ``nominal`` (for alternative samples: ``nominal`` only, named after the sample's
+        variation by the caller) and every variation of ``chunk.variations``.
+        """
+
+    # --- generation ----------------------------------------------------------------------
+    def samples(self) -> Mapping[str, Sequence[str]]:
+        """The generator's processes and their variations."""
+        return {}
+
+    def default_events(self) -> Mapping[str, int]:
+        """Events per ``process__variation`` of the embedded default dataset."""
+        return {}
+
+    def simulate(self, rng: np.random.Generator, process: str, variation: str, n_events: int, first_event: int,
+                 parameters: Mapping[str, float]) -> dict[str, Any]:
+        """Branches of ``n_events`` synthetic events (collections as awkward records), event
+        numbers from ``first_event + 1``; signals (processes not in ``samples``) get their
+        ``parameters`` (e.g. ``{"mass": 750}``)."""
+        raise NotImplementedError(f"analysis {self.name!r} has no synthetic generator")
+
+    def __repr__(self) -> str:
+        return f"<analysis {self.name}>"
+
+
+def expected_variations(analysis: AnalysisSettings, process: str, variation: str) -> list[str]:
+    """The histogram variations a sample gets: its own, plus the registry's for nominal samples."""
+    if variation != "nominal":
+        return [variation]
+    return ["nominal", *(v.name for v in analysis.plugin.variations(analysis) if v.applies_to(process))]
+
+
+def events_from_flat(columns: Mapping[str, np.ndarray], layout: ColumnLayout) -> Any:
+    """Flat columns as one awkward array of events: per-event fields and collections of records."""
+    import awkward as ak
+
+    return ak.zip(layout.tree(columns), depth_limit=1)
