@@ -77,7 +77,7 @@ def test_the_cli_refuses_results_of_other_settings(tiny_run):
             "(changed: inputs.files_per_sample); rerun `agcflow deliver`") in process.stderr
     workspace = agcflow("workspace", "--config", str(path), "--set", "analysis.objects.jet.pt_min=35",
                         "--histograms", str(results / "histograms/histograms.root"), "--output", str(base / "ws.json"))
-    assert workspace.returncode == 1 and "(changed: analysis.objects)" in workspace.stderr, workspace.stderr
+    assert workspace.returncode == 1 and "(changed: analysis.objects.jet.pt_min)" in workspace.stderr, workspace.stderr
     fit = agcflow("fit", "--config", str(path), "--set", "fit.poi_bounds=[0, 5]",
                   "--workspace", str(results / "workspace/workspace.json"), "--output-dir", str(base / "fit"))
     assert fit.returncode == 1, fit.stderr

@@ -99,9 +99,19 @@ def record(raw: Mapping[str, Any], stage: str) -> dict[str, Any]:
     return {"stage": stage, "digest": digest(raw, stage), "settings": settings_of(raw, stage)}
 
 
-def changed_keys(recorded: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
-    """The dotted keys whose values differ between two ``settings_of`` mappings."""
-    return sorted(key for key in {*recorded, *current} if recorded.get(key) != current.get(key))
+def changed_keys(recorded: Mapping[str, Any], current: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """The dotted keys whose values differ between two ``settings_of`` mappings, down to the
+    deepest differing key (``analysis.objects.jet.pt_min``, not ``analysis``)."""
+    changed = []
+    for key in sorted({*recorded, *current}):
+        old, new = recorded.get(key), current.get(key)
+        if old == new:
+            continue
+        if isinstance(old, Mapping) and isinstance(new, Mapping):
+            changed += changed_keys(old, new, f"{prefix}{key}.")
+        else:
+            changed.append(f"{prefix}{key}")
+    return changed
 
 
 def with_overrides(raw: Mapping[str, Any], overrides: Mapping[str, Any] | None) -> dict[str, Any]:

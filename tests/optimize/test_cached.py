@@ -60,8 +60,9 @@ def test_changed_values_change_the_histograms(delivered, dask_client, tmp_path):
     ("changes", "message"),
     [({"analysis.objects.jet.pt_min": 25.0}, "analysis.objects.jet.pt_min is looser than the delivery preselection"),
      ({"analysis.objects.btag_min": 0.4}, "analysis.objects.btag_min is looser than the delivery preselection"),
-     ({"analysis.objects.min_jets": 3, "analysis.variations.btag_jets": 3},
-      "analysis.objects.min_jets is looser than the delivery preselection")],
+     # a tighter preselection rather than a looser analysis: min_jets 3 would leave fewer b-tag
+     # variations than the configured systematics name, which the config refuses first
+     ({"delivery.preselection.min_jets": 5}, "analysis.objects.min_jets is looser than the delivery preselection")],
 )
 def test_settings_beyond_the_loose_bounds_are_refused(changes, message):
     settings = config.load(CONFIG, changes)
