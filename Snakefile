@@ -13,8 +13,8 @@ from snakemake.utils import validate
 include: "workflow/rules/common.smk"
 
 
-STAGE_SETTINGS = load_package_module("stage_settings.py")  # each stage's settings; their digests
-FIGURE_NAMES = load_package_module("stats/figure_names.py")
+STAGE_SETTINGS = load_package_module("config/stage_settings.py")  # each stage's settings; their digests
+FIGURE_NAMES = load_package_module("util/figure_names.py")
 
 AGC_CONFIG = config.get("agcflow_config", "configs/ttbar.yaml")
 with open(AGC_CONFIG) as handle:

@@ -74,7 +74,7 @@ def tiny_settings(tmp_path_factory) -> config.Settings:
 
 @pytest.fixture(scope="session")
 def tiny_fileset(tiny_settings) -> Path:
-    from agcflow import pipeline
+    from agcflow import stages as pipeline
 
     return pipeline.generate(tiny_settings, progress=False)
 
@@ -82,7 +82,7 @@ def tiny_fileset(tiny_settings) -> Path:
 @pytest.fixture(scope="session")
 def dask_client():
     """One real two-worker LocalCluster shared by the tests that need a cluster."""
-    from agcflow.cluster import open_client
+    from agcflow.compute.cluster import open_client
 
     with open_client(config.ClusterSettings(workers=2)) as client:
         yield client

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from agcflow import bench
+from agcflow.bench import processing as bench
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -9,9 +9,8 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from agcflow.cli import cli
+from agcflow.cli.main import cli
 from agcflow.errors import ConfigError
-
 from conftest import write_tiny_config
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -18,9 +18,8 @@ import pytest
 import yaml
 
 from agcflow import config
-from agcflow.cli import main
+from agcflow.cli.main import main
 from agcflow.errors import ConfigError
-
 from conftest import CONFIG, ROOT
 
 ENV = {**os.environ, "PYTHONPATH": str(ROOT / "analysis")}
@@ -34,7 +33,7 @@ def agcflow(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
 
 @pytest.fixture()
 def cli(capsys, monkeypatch):
-    """run(*args) -> (exit code, stdout, stderr) of ``agcflow.cli.main`` in this process; the
+    """run(*args) -> (exit code, stdout, stderr) of ``agcflow.cli.main.main`` in this process; the
     logging set-up it makes is undone afterwards."""
     root, own = logging.getLogger(), logging.getLogger("agcflow")
     saved = root.handlers[:], root.level, own.level
@@ -196,8 +195,8 @@ def test_verbose_raises_only_agcflows_log_level(tmp_path):
     quiet, one, three = agcflow(*args), agcflow("-v", *args), agcflow("-vvv", *args)
     for run in (quiet, one, three):
         assert run.returncode == 0, run.stderr
-    assert "agcflow.stats.contour INFO" not in quiet.stderr
-    assert "agcflow.stats.contour INFO: contours from 16 points" in one.stderr
+    assert "agcflow.scan.contour INFO" not in quiet.stderr
+    assert "agcflow.scan.contour INFO: contours from 16 points" in one.stderr
     assert "matplotlib" not in one.stderr and "DEBUG" not in one.stderr
     assert "matplotlib" in three.stderr and " DEBUG: " in three.stderr
 
@@ -305,7 +304,7 @@ def test_credentials_of_a_servicex_endpoint_are_masked(tmp_path):
 
 
 def test_log_lines_are_masked(cli, capsys):
-    from agcflow.cli import configure_logging
+    from agcflow.cli.main import configure_logging
 
     configure_logging(1)
     logging.getLogger("agcflow.test").info("fetching %s", SECRET_URL)

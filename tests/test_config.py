@@ -6,7 +6,6 @@ import yaml
 
 from agcflow import config
 from agcflow.errors import ConfigError
-
 from conftest import CONFIG, ROOT
 
 
@@ -35,12 +34,12 @@ def test_schema_in_configs_is_the_packaged_one():
     ("dotted", "value", "expected"),
     [
         ("cluster.workers", -1, "cluster.workers = -1"),
-        ("cluster.kind", "kubernetes", "cluster.kind = 'kubernetes': unknown; valid: local, address"),
-        ("fit.backend", "torch", "fit.backend = 'torch': unknown; valid: numpy, jax"),
-        ("delivery.backend", "ftp", "delivery.backend = 'ftp': unknown; valid: local"),
+        ("cluster.kind", "kubernetes", "cluster.kind = \"kubernetes\": unknown; valid: local, address"),
+        ("fit.backend", "torch", "fit.backend = \"torch\": unknown; valid: numpy, jax"),
+        ("delivery.backend", "ftp", "delivery.backend = \"ftp\": unknown; valid: local"),
         ("fit.fit_edges", [110, 155], "fit.fit_edges: 155.0 is not a histogram bin edge"),
         ("analysis.lumi_pb", "lots", "analysis.lumi_pb = \"lots\""),
-        ("inputs.source", "s3", "inputs.source = \"s3\""),
+        ("inputs.source", "s3", "inputs.source = \"s3\": unknown; valid: generate, fileset, agc"),
         ("processing.chunksize", 10, "processing: Additional properties are not allowed ('chunksize' was unexpected)"),
         ("analysis.pseudodata.add", ["zjets"], "analysis.pseudodata.add: 'zjets' is not a sample histogram"),
         ("cluster.kind", "address", "cluster.address: required when cluster.kind = 'address'"),

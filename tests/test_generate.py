@@ -11,10 +11,11 @@ import awkward as ak
 import numpy as np
 import pytest
 import uproot
-from agcflow.errors import ConfigError
+
 from agcflow.analyses.cms_ttbar import ANALYSIS as CMS_TTBAR
 from agcflow.analyses.cms_ttbar.generator import DEFAULT_EVENTS, SAMPLES
-from agcflow.generate import generate_dataset, generate_file
+from agcflow.errors import ConfigError
+from agcflow.inputs.generate import generate_dataset, generate_file
 
 EXPECTED_TYPES = {
     "run": np.uint32,

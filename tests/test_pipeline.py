@@ -8,8 +8,7 @@ import sys
 
 import pytest
 
-from agcflow.histograms import load_root
-
+from agcflow.processing.histograms import load_root
 from conftest import REFERENCE, ROOT, tiny_overrides
 
 pytestmark = pytest.mark.integration

@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 import time
 
-from agcflow.progress import LogProgress, progress, watch_scheduler
+from agcflow.util.progress import LogProgress, progress, watch_scheduler
 
 
 def test_log_progress_is_rate_bounded_and_ends_with_a_summary(caplog):
-    caplog.set_level(logging.INFO, logger="agcflow.progress")
+    caplog.set_level(logging.INFO, logger="agcflow.util.progress")
     bar = LogProgress(total=100, desc="deliver", unit="file", interval_s=0.05)
     for _ in range(50):
         bar.update(events=1000)
@@ -24,7 +24,7 @@ def test_log_progress_is_rate_bounded_and_ends_with_a_summary(caplog):
 
 
 def test_progress_without_a_bar_logs(caplog):
-    caplog.set_level(logging.INFO, logger="agcflow.progress")
+    caplog.set_level(logging.INFO, logger="agcflow.util.progress")
     with progress(3, "generate", "file", bar=False, interval_s=3600) as shown:
         for _ in range(3):
             shown.update()
@@ -32,7 +32,7 @@ def test_progress_without_a_bar_logs(caplog):
 
 
 def test_watch_scheduler_logs_task_counts(dask_client, caplog):
-    caplog.set_level(logging.INFO, logger="agcflow.progress")
+    caplog.set_level(logging.INFO, logger="agcflow.util.progress")
     with watch_scheduler(dask_client, "process", interval_s=0.2):
         futures = dask_client.map(time.sleep, [0.05] * 20, pure=False)
         dask_client.gather(futures)

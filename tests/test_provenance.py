@@ -9,8 +9,8 @@ import sys
 
 from click.testing import CliRunner
 
-from agcflow.cli_scan import scan
-from agcflow.histograms import from_reference, save_root
+from agcflow.cli.scan import scan
+from agcflow.processing.histograms import from_reference, save_root
 from conftest import CONFIG, REFERENCE, assert_provenance
 
 

@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from agcflow import config, pipeline
-from agcflow.histograms import from_reference
-
+from agcflow import config
+from agcflow import stages as pipeline
+from agcflow.processing.histograms import from_reference
 from conftest import CONFIG, REFERENCE
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -30,7 +30,7 @@ def default_histograms(tmp_path_factory, dask_client):
     pipeline.run_delivery(settings, base / "manifest.json", client=dask_client, progress=False)
     pipeline.run_processing(settings, base / "manifest.json", base / "histograms.root", base / "metrics.json",
                             client=dask_client, progress=False)
-    from agcflow.histograms import load_root
+    from agcflow.processing.histograms import load_root
 
     return settings, load_root(base / "histograms.root"), json.loads((base / "metrics.json").read_text())
 

@@ -16,12 +16,12 @@ import pyhf
 import pytest
 from click.testing import CliRunner
 
-from agcflow import config, pipeline, reinterpret
-from agcflow.cli_scan import scan
+from agcflow import config, reinterpret
+from agcflow import stages as pipeline
+from agcflow.cli.scan import scan
 from agcflow.errors import AgcflowError, InputFileError
-from agcflow.stats.scan_engine import PYHF_CLS_MODIFIER_SETTINGS
+from agcflow.scan.engine import PYHF_CLS_MODIFIER_SETTINGS
 from agcflow.stats.workspace import build_workspace, drop_empty_bins, save_workspace
-
 from conftest import CONFIG, assert_provenance, tiny_overrides
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -8,9 +8,8 @@ import pytest
 from click.testing import CliRunner
 
 from agcflow import config
-from agcflow.cli import cli
+from agcflow.cli.main import cli
 from agcflow.errors import ConfigError
-
 from conftest import CONFIG, tiny_overrides, write_config
 
 

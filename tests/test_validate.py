@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 
 from agcflow.errors import InputFileError
-from agcflow.histograms import from_reference, reference_event_weights, save_root
-
+from agcflow.processing.histograms import from_reference, reference_event_weights, save_root
 from conftest import REFERENCE, ROOT
 
 AGC_REFERENCE = REFERENCE / "agc-reference"

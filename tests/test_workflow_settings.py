@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from agcflow import config, stage_settings
+from agcflow import config
 from agcflow.analyses.cms_ttbar.query import DeliveryQuery
+from agcflow.config import stage_settings
 from conftest import ROOT, tiny_overrides, write_config
 from test_workflow import BIN, snakemake
 

@@ -19,15 +19,17 @@ from typing import Any
 import hist
 import numpy as np
 
-from agcflow import inputs, processing, provenance
 from agcflow.config import AnalysisSettings, Sample, Settings, SignalSettings
 from agcflow.delivery.backends import deliver
 from agcflow.delivery.manifest import check_serves
 from agcflow.errors import AgcflowError, InputFileError
-from agcflow.histograms import save_root
-from agcflow.io import atomic_path, atomic_set, check_writable, read_json, read_json_object, write_json
-from agcflow.stats.pallet import SignalPoint, write_pallet
+from agcflow.inputs import fileset as inputs
+from agcflow.processing import run as processing
+from agcflow.processing.histograms import save_root
+from agcflow.scan.pallet import SignalPoint, write_pallet
 from agcflow.stats.workspace import check_workspace
+from agcflow.util import provenance
+from agcflow.util.io import atomic_path, atomic_set, check_writable, read_json, read_json_object, write_json
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +48,7 @@ def signal_settings(settings: Settings, name: str) -> SignalSettings:
 
 def generate_signal(settings: Settings, signal: SignalSettings) -> Path:
     """Generate the signal's events; return its fileset JSON."""
-    from agcflow.generate import generate_dataset
+    from agcflow.inputs.generate import generate_dataset
 
     directory = settings.reinterpret.directory / signal.name
     events = {f"{signal.name}__nominal": settings.reinterpret.events}
@@ -153,7 +155,7 @@ def _poi_parameter(settings: Settings) -> dict[str, Any]:
 def limits(background: dict[str, Any], patch: list[dict[str, Any]], name: str, poi_bounds: tuple[float, float]) -> dict[str, Any]:
     """CLs (observed, 5 expected) at mu = 1 and the 95 % CL upper limits with the statistical
     choices of `pyhf cls`, by the scan's compiled engine (checked against pyhf in its tests)."""
-    from agcflow.stats.scan_engine import evaluate_points
+    from agcflow.scan.engine import evaluate_points
 
     scan = np.geomspace(max(poi_bounds[0], 1e-3 * poi_bounds[1]), poi_bounds[1], 41)
     [(_, record)] = evaluate_points(background, [SignalPoint(name, (), patch, "patch")], "jax", True, scan)

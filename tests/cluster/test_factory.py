@@ -8,10 +8,11 @@ import time
 import pytest
 
 from agcflow import config
-from agcflow.cluster import CLUSTER_KINDS, open_client
+from agcflow.compute.cluster import open_client
+from agcflow.compute.jobqueue import job_kwargs
 from agcflow.config import ClusterSettings
+from agcflow.config.enums import CLUSTER_KINDS
 from agcflow.errors import BackendError, ConfigError
-from agcflow.jobqueue import job_kwargs
 from conftest import CONFIG
 
 
@@ -24,7 +25,7 @@ def test_unknown_kind_lists_the_valid_ones():
 
 
 def test_config_rejects_an_unknown_kind_listing_the_batch_kinds():
-    with pytest.raises(ConfigError, match="cluster.kind = 'pbs'.*slurm, htcondor, gateway"):
+    with pytest.raises(ConfigError, match='cluster.kind = "pbs".*slurm, htcondor, gateway'):
         config.load(CONFIG, {"cluster.kind": "pbs"})
 
 

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from agcflow import histograms, pipeline
-from agcflow.cluster import open_client
+from agcflow import stages as pipeline
+from agcflow.compute.cluster import open_client
 from agcflow.config import ClusterSettings, GatewaySettings, TlsSettings
 from agcflow.errors import BackendError, ServiceError
+from agcflow.processing import histograms
 
 pytest.importorskip("dask_gateway_server")
 pytestmark = pytest.mark.integration

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from agcflow.cluster import open_client, usable_cores
+from agcflow.compute.cluster import open_client, usable_cores
 from agcflow.config import ClusterSettings
 from agcflow.errors import BackendError
 
@@ -30,14 +30,14 @@ def test_threads_count_towards_the_limit():
 
 
 def test_dashboard_link_is_logged(caplog):
-    caplog.set_level(logging.INFO, logger="agcflow.cluster")
+    caplog.set_level(logging.INFO, logger="agcflow.compute.cluster")
     with open_client(ClusterSettings(workers=1)) as client:
         link = client.dashboard_link
     assert link.startswith("http://") and f"Dask dashboard: {link}" in caplog.text
 
 
 def test_dashboard_off_logs_no_link(caplog):
-    caplog.set_level(logging.INFO, logger="agcflow.cluster")
+    caplog.set_level(logging.INFO, logger="agcflow.compute.cluster")
     with open_client(ClusterSettings(workers=1, dashboard=None)):
         pass
     assert "Dask dashboard" not in caplog.text
@@ -46,7 +46,7 @@ def test_dashboard_off_logs_no_link(caplog):
 def test_a_shutdown_that_hangs_is_logged_and_the_stage_finishes(caplog):
     """The workers are frozen (SIGSTOP) before the cluster closes, as on a node too busy to answer:
     the close gives up after shutdown_timeout_s with a warning and the block's result stands."""
-    caplog.set_level(logging.WARNING, logger="agcflow.cluster")
+    caplog.set_level(logging.WARNING, logger="agcflow.compute.cluster")
     settings = ClusterSettings(workers=1, shutdown_timeout_s=2, dashboard=None)
     pids: list[int] = []
     started = time.monotonic()

@@ -28,7 +28,7 @@ SCRIPT = textwrap.dedent("""
     import json, sys
     from dask_jobqueue.slurm import SLURMJob
     from agcflow.config import ClusterSettings
-    from agcflow.jobqueue import job_kwargs
+    from agcflow.compute.jobqueue import job_kwargs
     settings = ClusterSettings(kind="slurm", **json.loads(sys.argv[1]))
     print(SLURMJob(scheduler="tcp://127.0.0.1:8786", name="w", **job_kwargs(settings)).job_script())
 """)
@@ -77,9 +77,9 @@ def test_no_memory_anywhere_fails_naming_both_places(tmp_path):
 
 
 def test_account_is_refused_for_htcondor():
+    from agcflow.compute.jobqueue import job_kwargs
     from agcflow.config import ClusterSettings
     from agcflow.errors import BackendError
-    from agcflow.jobqueue import job_kwargs
 
     with pytest.raises(BackendError, match="accounting_group"):
         job_kwargs(ClusterSettings(kind="htcondor", account="agc", memory="2GB"))

@@ -1,5 +1,5 @@
 """Real SLURM runs (tests/slurm_env.py): Snakemake's slurm executor through
-profiles/slurm, and a dask-jobqueue SLURMCluster behind agcflow.cluster.open_client.
+profiles/slurm, and a dask-jobqueue SLURMCluster behind agcflow.compute.cluster.open_client.
 
 Every SLURM call has a hard timeout: a wrong status setting (e.g. the plugin waiting on
 `sacct` without slurmdbd) fails the test instead of hanging it.
@@ -18,11 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from agcflow import histograms, pipeline
-from agcflow.cluster import open_client, worker_count
+from agcflow import stages as pipeline
+from agcflow.compute.cluster import open_client, worker_count
+from agcflow.compute.jobqueue import JOB_NAME
 from agcflow.config import ClusterSettings
 from agcflow.errors import ServiceError
-from agcflow.jobqueue import JOB_NAME
+from agcflow.processing import histograms
 from conftest import ROOT, write_tiny_config
 
 pytestmark = [pytest.mark.slurm, pytest.mark.integration]

@@ -7,13 +7,13 @@ import awkward as ak
 import pytest
 import uproot
 
+from agcflow.analyses.cms_ttbar import ANALYSIS as CMS_TTBAR
+from agcflow.analyses.cms_ttbar.query import LAYOUT, DeliveryQuery, preselection_mask
 from agcflow.delivery.backends import deliver
 from agcflow.delivery.local import deliver_file, merge_sample, read_columns
-from agcflow.analyses.cms_ttbar.query import LAYOUT, DeliveryQuery, preselection_mask
 from agcflow.errors import InputFileError
-from agcflow.analyses.cms_ttbar import ANALYSIS as CMS_TTBAR
-from agcflow.generate import generate_file
-from agcflow.inputs import InputFile, SampleFiles
+from agcflow.inputs.fileset import InputFile, SampleFiles
+from agcflow.inputs.generate import generate_file
 
 
 @pytest.fixture(scope="module")

@@ -12,13 +12,13 @@ import awkward as ak
 import numpy as np
 import pytest
 import uproot
-from conftest import CONFIG, REFERENCE
 
 from agcflow import config
+from agcflow.analyses.cms_ttbar import ANALYSIS as CMS_TTBAR
+from agcflow.analyses.cms_ttbar.query import LAYOUT, DeliveryQuery, preselection_mask
 from agcflow.config import ServiceXSettings
 from agcflow.delivery.backends import deliver
 from agcflow.delivery.local import deliver_file, merge_sample, read_columns
-from agcflow.analyses.cms_ttbar.query import LAYOUT, DeliveryQuery, preselection_mask
 from agcflow.delivery.servicex import (
     OUTPUT_TREE,
     SampleRequest,
@@ -31,10 +31,10 @@ from agcflow.delivery.servicex import (
     servicex_spec,
 )
 from agcflow.errors import BackendError, ConfigError, InputFileError, ServiceError
-from agcflow.analyses.cms_ttbar import ANALYSIS as CMS_TTBAR
-from agcflow.generate import generate_file
-from agcflow.inputs import InputFile, SampleFiles, load_samples
-from agcflow.io import read_json
+from agcflow.inputs.fileset import InputFile, SampleFiles, load_samples
+from agcflow.inputs.generate import generate_file
+from agcflow.util.io import read_json
+from conftest import CONFIG, REFERENCE
 
 AGC_LIST = REFERENCE / "agc-reference/nanoaod_inputs.json"
 TOKEN = "SECRET-TOKEN-do-not-print"
@@ -209,7 +209,7 @@ def test_endpoint_choice_and_config_errors(tmp_path, monkeypatch):
 def test_backend_names_are_checked(settings):
     with pytest.raises(BackendError, match="delivery.backend = 'nope': unknown; valid: local, servicex"):
         deliver([], dataclasses.replace(settings.delivery, backend="nope"), settings.analysis, None)
-    with pytest.raises(ConfigError, match="delivery.backend = 'nope': unknown; valid: local, servicex"):
+    with pytest.raises(ConfigError, match='delivery.backend = "nope": unknown; valid: local, servicex'):
         config.load(CONFIG, {"delivery.backend": "nope"})
     assert config.load(CONFIG, {"delivery.backend": "servicex"}).delivery.servicex.connect_timeout_s == 5
 

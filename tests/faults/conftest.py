@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from agcflow import config, pipeline
-
+from agcflow import config
+from agcflow import stages as pipeline
 from conftest import CONFIG, TINY_EVENTS, tiny_overrides, write_config
 
 # A quarter of the tiny dataset: 100k events in 18 files, about 1,300 delivered.

@@ -13,10 +13,10 @@ import hist
 import pytest
 import uproot
 
-from agcflow import pipeline
-from agcflow.errors import InputFileError
+from agcflow import stages as pipeline
 from agcflow.analyses.cms_ttbar import ANALYSIS as CMS_TTBAR
-from agcflow.generate import generate_file
+from agcflow.errors import InputFileError
+from agcflow.inputs.generate import generate_file
 
 from .conftest import dataset_size, fault_settings, fileset_with, shared_cache
 

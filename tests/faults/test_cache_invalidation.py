@@ -9,10 +9,11 @@ import os
 
 import pytest
 
-from agcflow import __version__, pipeline
+from agcflow import __version__
+from agcflow import stages as pipeline
+from agcflow.analyses.cms_ttbar.query import DeliveryQuery
 from agcflow.delivery import local
 from agcflow.delivery.local import cache_key, deliver_file
-from agcflow.analyses.cms_ttbar.query import DeliveryQuery
 from agcflow.errors import ConfigError
 
 from .conftest import copy_of, fault_settings

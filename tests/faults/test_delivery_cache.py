@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agcflow import pipeline
+from agcflow import stages as pipeline
 from agcflow.delivery.local import read_columns
 from agcflow.errors import InputFileError
-from agcflow.histograms import load_root
+from agcflow.processing.histograms import load_root
 
 from .conftest import fault_settings
 

@@ -15,10 +15,10 @@ from pathlib import Path
 import psutil
 import pytest
 
-from agcflow import pipeline
+from agcflow import stages as pipeline
 from agcflow.delivery.local import read_columns
-
 from conftest import ROOT
+
 from .conftest import dataset_size, fault_overrides, fault_settings, write_fault_config
 
 pytestmark = pytest.mark.faults

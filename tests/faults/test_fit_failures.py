@@ -13,7 +13,6 @@ import pytest
 
 from agcflow.config import FitSettings
 from agcflow.stats.fit import fit_workspace
-
 from conftest import ROOT
 
 pytestmark = pytest.mark.faults

@@ -10,10 +10,11 @@ import hist
 import pytest
 import uproot
 
-from agcflow import pipeline, processing
-from agcflow.delivery.local import deliver_file
+from agcflow import stages as pipeline
 from agcflow.analyses.cms_ttbar.query import DeliveryQuery
+from agcflow.delivery.local import deliver_file
 from agcflow.errors import InputFileError
+from agcflow.processing import run as processing
 
 from .conftest import fault_settings, fileset_with, shared_cache
 

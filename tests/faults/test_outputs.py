@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from agcflow import pipeline
+from agcflow import stages as pipeline
 from agcflow.errors import AgcflowError
-from agcflow.io import write_json
+from agcflow.util.io import write_json
 
 from .conftest import fault_settings
 
@@ -83,7 +83,7 @@ def test_a_write_failing_midway_leaves_the_old_result_and_no_temporary_file(tmpf
 
 def test_a_writer_killed_midway_leaves_the_old_result(tmp_path):
     target = write_json(tmp_path / "result.json", {"old": True})
-    writer = ("import sys, time\nfrom agcflow.io import atomic_path\n"
+    writer = ("import sys, time\nfrom agcflow.util.io import atomic_path\n"
               "with atomic_path(sys.argv[1]) as tmp:\n"
               "    tmp.write_bytes(b'{\"half\": ')\n    print('writing', flush=True)\n    time.sleep(60)\n")
     proc = subprocess.Popen([sys.executable, "-c", writer, str(target)], stdout=subprocess.PIPE, text=True)
@@ -153,7 +153,7 @@ def test_workspace_is_not_written_when_bkg_only_cannot_be(tmp_path):
 
 
 def test_atomic_set_writes_all_files_or_none(tmp_path):
-    from agcflow.io import atomic_set
+    from agcflow.util.io import atomic_set
 
     first, second = tmp_path / "one", tmp_path / "two"
     with atomic_set(first, second) as staging:

@@ -12,7 +12,9 @@ import sys
 
 import pytest
 
-from agcflow import bench, pipeline, reinterpret
+from agcflow import reinterpret
+from agcflow import stages as pipeline
+from agcflow.bench import processing as bench
 from agcflow.errors import ConfigError
 from agcflow.optimize.gradient import GradientOptions
 from agcflow.optimize.parameters import CutParameter

@@ -13,10 +13,10 @@ import time
 
 import pytest
 
-from agcflow import processing
-from agcflow.delivery.local import READ_RETRIES, deliver_file
 from agcflow.analyses.cms_ttbar.query import DeliveryQuery
+from agcflow.delivery.local import READ_RETRIES, deliver_file
 from agcflow.errors import InputFileError
+from agcflow.processing import run as processing
 
 from .conftest import fault_settings
 

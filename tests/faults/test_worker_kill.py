@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from distributed import WorkerPlugin
 
-from agcflow import pipeline
-from agcflow.cluster import open_client
+from agcflow import stages as pipeline
+from agcflow.compute.cluster import open_client
 from agcflow.config import ClusterSettings
-from agcflow.histograms import load_root
+from agcflow.processing.histograms import load_root
 
 from .conftest import fault_settings
 

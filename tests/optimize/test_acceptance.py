@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import pytest
 
-from agcflow import config, pipeline
-from agcflow.io import read_json
+from agcflow import config
+from agcflow import stages as pipeline
 from agcflow.optimize import hard
 from agcflow.optimize.gradient import GradientOptions
 from agcflow.optimize.parameters import default_parameters, with_cuts
 from agcflow.optimize.run import optimize
-
+from agcflow.util.io import read_json
 from conftest import CONFIG
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -6,13 +6,13 @@ import json
 
 import pytest
 
-from agcflow import config, pipeline
+from agcflow import config
+from agcflow import stages as pipeline
 from agcflow.delivery.local import read_columns
-from agcflow.errors import ConfigError, InputFileError
-from agcflow.histograms import compare, load_root
 from agcflow.delivery.manifest import check_serves
-from agcflow.optimize.cached import delivered_samples
-
+from agcflow.errors import ConfigError, InputFileError
+from agcflow.processing.cached import delivered_samples
+from agcflow.processing.histograms import compare, load_root
 from conftest import CONFIG, tiny_overrides
 
 pytestmark = pytest.mark.integration

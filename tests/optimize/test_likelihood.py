@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agcflow import config, pipeline
-from agcflow.histograms import load_root
-from agcflow.io import read_json
+from agcflow import config
+from agcflow import stages as pipeline
 from agcflow.optimize import hard
+from agcflow.processing.histograms import load_root
 from agcflow.stats.workspace import asimov_closure_workspace, build_workspace
-
+from agcflow.util.io import read_json
 from conftest import CONFIG, tiny_overrides
 
 pytestmark = pytest.mark.integration

@@ -5,15 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agcflow import config, pipeline
-from agcflow.histograms import load_root
-from agcflow.io import read_json
+from agcflow import config
+from agcflow import stages as pipeline
 from agcflow.optimize.gradient import enable_x64, relaxed_objective
 from agcflow.optimize.parameters import CutParameter
+from agcflow.processing.histograms import load_root
 from agcflow.relaxed import likelihood
 from agcflow.relaxed.columns import load_events
 from agcflow.relaxed.templates import Relaxation, all_templates
-
+from agcflow.util.io import read_json
 from conftest import CONFIG, tiny_overrides
 
 pytestmark = pytest.mark.integration

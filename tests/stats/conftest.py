@@ -11,7 +11,7 @@ import pyhf
 import pytest
 
 from agcflow.config import FitSettings, Settings
-from agcflow.histograms import from_reference, save_root
+from agcflow.processing.histograms import from_reference, save_root
 from agcflow.stats.fit import FitOutcome, fit_workspace
 from agcflow.stats.workspace import build_workspace, cabinetry_config
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from agcflow.errors import AgcflowError
-from agcflow.stats.contour import ContourSettings, contour_from_results, exclusion_contours, parse_where, select_points
+from agcflow.scan.contour import ContourSettings, contour_from_results, exclusion_contours, parse_where, select_points
 
 RADIUS = 1000.0
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from agcflow.errors import InputFileError, ServiceError
-from agcflow.stats.pallet import fetch_pallet, load_pallet, point_values, write_pallet
+from agcflow.scan.pallet import fetch_pallet, load_pallet, point_values, write_pallet
 
 from .conftest import PALLET
 
@@ -123,7 +123,7 @@ def test_invalid_background_in_archive_names_the_archive_member(extracted_pallet
 def test_single_json_patch_file_with_its_workspace(extracted_pallet, tmp_path):
     """An older `agcflow reinterpret` output, <signal>/patch.json, scans with --patches; the
     point is named after its folder."""
-    from agcflow.stats.pallet import load_workspace
+    from agcflow.scan.pallet import load_workspace
 
     [source] = load_pallet(extracted_pallet / "RegionA")
     point = source.points[0]

@@ -7,12 +7,11 @@ import math
 
 import pytest
 
-from agcflow.stats import asymptotics
-from agcflow.stats.hf_tensors import model_tensors, parameter_names
-from agcflow.stats.pallet import Region, load_pallet, load_region
-from agcflow.stats.scan import combine_best_expected, scan_on_client
-from agcflow.stats.scan_engine import _patched, evaluate_points
-
+from agcflow.fast import asymptotics
+from agcflow.fast.hf_tensors import model_tensors, parameter_names
+from agcflow.scan.engine import _patched, evaluate_points
+from agcflow.scan.pallet import Region, load_pallet, load_region
+from agcflow.scan.run import combine_best_expected, scan_on_client
 
 # Points over the three regions, several near CLs = 0.05 (the published exclusion edge),
 # strongly excluded ones (slowly converging mu = 1 fits) and allowed ones.
@@ -121,7 +120,7 @@ def test_bad_points_fail_with_reasons(regions, tmp_path):
 def test_non_finite_cls_is_a_failure(monkeypatch, regions):
     region = subset(regions["RegionA"], ["sbottom_1000_131_1"])
     monkeypatch.setattr(
-        "agcflow.stats.scan_engine._fast_hypotest",
+        "agcflow.scan.engine._fast_hypotest",
         lambda background, patch, mu=1.0: {"CLs_obs": math.nan, "CLs_exp": [0.1] * 5, "converged": True},
     )
     [(name, record)] = evaluate_points(region.background, region.points, "jax", False)
@@ -159,7 +158,7 @@ def test_point_record_of_a_patchset(regions, tmp_path):
     checks): names and values from its metadata."""
     import pyhf
 
-    from agcflow.stats.pallet import load_workspace
+    from agcflow.scan.pallet import load_workspace
 
     region = subset(regions["RegionA"], ["sbottom_1000_131_1"])
     digest = pyhf.utils.digest(region.background, algorithm="sha256")

@@ -7,10 +7,10 @@ import json
 
 import pytest
 
+from agcflow.bench import scan as scan_bench
 from agcflow.config import ClusterSettings
-from agcflow.stats import scan_bench
-from agcflow.stats.pallet import load_pallet
-from agcflow.stats.scan_engine import evaluate_points
+from agcflow.scan.engine import evaluate_points
+from agcflow.scan.pallet import load_pallet
 
 from .conftest import PALLET, assert_png
 

@@ -7,11 +7,10 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from agcflow.cli_scan import contour, scan
+from agcflow.cli.scan import contour, scan
 
 from .conftest import PALLET
 from .test_pallet import contrib_region
-
 
 
 @pytest.mark.slow

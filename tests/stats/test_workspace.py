@@ -10,7 +10,7 @@ import pyhf
 import pytest
 
 from agcflow.errors import InputFileError
-from agcflow.histograms import empty_histogram, from_reference, load_root, save_root
+from agcflow.processing.histograms import empty_histogram, from_reference, load_root, save_root
 from agcflow.stats.workspace import build_workspace, load_workspace, rebin, save_workspace
 
 from .conftest import REFERENCE_N5

@@ -31,14 +31,14 @@ def fit_outputs():
 
 
 def fit_figures():
-    """The figures a successful fit writes (agcflow.stats.figure_names)."""
+    """The figures a successful fit writes (agcflow.util.figure_names)."""
     labels = [region["label"] for region in CFG["analysis"]["regions"].values()]
     names = FIGURE_NAMES.fit_figures(labels, CFG.get("fit", {}).get("ranking", True))
     return [f"{RESULTS}/figures/{name}" for name in names]
 
 
 def settings_digest(stage, overrides=None):
-    """The digest of the settings `stage` depends on (agcflow.stage_settings), with a rule's
+    """The digest of the settings `stage` depends on (agcflow.config.stage_settings), with a rule's
     result-relevant --set `overrides`: the same digest the CLI records. As a rule's params
     value it reruns the rule exactly when one of those settings changes."""
     return STAGE_SETTINGS.digest(CFG, stage, overrides)

@@ -1,5 +1,5 @@
 """Analysis plugins and their interface (:mod:`agcflow.analyses.base`).
 
 Stages use only the interface; each plugin lives in its own subpackage and is found by
-``agcflow.plugins`` from ``analysis.kind``.
+``agcflow.config.plugins`` from ``analysis.kind``.
 """

@@ -3,7 +3,7 @@
 The stages (generate, deliver, process, workspace, fit, reinterpret, bench) receive an
 ``Analysis`` (``settings.analysis.plugin``) and never import an analysis module. A plugin is
 found by name (``analysis.kind: cms_ttbar``), by import path (``my_package.module:ANALYSIS``)
-or through the ``agcflow.analyses`` entry-point group (:mod:`agcflow.plugins`).
+or through the ``agcflow.analyses`` entry-point group (:mod:`agcflow.config.plugins`).
 
 A plugin declares:
 - its configuration: a JSON schema for its own keys of the ``analysis`` block and of

@@ -9,16 +9,16 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from agcflow.config import AnalysisSettings, DeliverySettings
+from agcflow.config.enums import DELIVERY_BACKENDS
 from agcflow.delivery.local import FileRecord, deliver_file, merge_sample
 from agcflow.errors import BackendError, InputFileError
-from agcflow.inputs import SampleFiles
+from agcflow.inputs.fileset import SampleFiles
 
 if TYPE_CHECKING:
     from distributed import Client
 
 log = logging.getLogger(__name__)
 
-DELIVERY_BACKENDS = ("local", "servicex")
 
 
 def deliver(
@@ -63,7 +63,7 @@ def _deliver_servicex(samples, delivery, query, tree, client, skip_bad_files, pr
 def _run_local(samples, query, cache_dir, tree, client, skip_bad_files, progress):
     from distributed import as_completed
 
-    from agcflow.progress import progress as progress_display
+    from agcflow.util.progress import progress as progress_display
 
     # largest files first: the last tasks to finish are then the short ones
     jobs = sorted(((s.key, f) for s in samples for f in s.files), key=lambda job: -(job[1].nevts or 0))

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import errno
 import functools
-import inspect
 import hashlib
+import inspect
 import logging
 import os
 import time
@@ -36,9 +36,9 @@ from agcflow import __version__
 from agcflow.analyses.base import DeliveryQuery
 from agcflow.delivery import remote as remote_inputs
 from agcflow.errors import InputFileError
-from agcflow.io import atomic_path, read_json, write_json
 from agcflow.physics.columns import ColumnLayout
-from agcflow.retry import TRANSIENT_ERRORS, RetryBudget, with_retries
+from agcflow.util.io import atomic_path, read_json, write_json
+from agcflow.util.retry import TRANSIENT_ERRORS, RetryBudget, with_retries
 
 log = logging.getLogger(__name__)
 

@@ -10,9 +10,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from agcflow import provenance
 from agcflow.config import AnalysisSettings, Settings
 from agcflow.errors import ConfigError, InputFileError
+from agcflow.util import provenance
 
 
 def check_manifest(settings: Settings, manifest: Mapping[str, Any], manifest_path: Path) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from agcflow.errors import InputFileError, ServiceError
-from agcflow.retry import RetryBudget, with_retries
+from agcflow.util.retry import RetryBudget, with_retries
 
 log = logging.getLogger(__name__)
 

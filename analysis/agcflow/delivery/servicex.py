@@ -22,14 +22,20 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from agcflow.analyses.base import DeliveryQuery
 from agcflow.config import DeliverySettings, ServiceXSettings
 from agcflow.delivery.local import (
-    FileRecord, SampleSkim, cache_key, cached_record, merge_sample, store_record, write_columns,
+    FileRecord,
+    SampleSkim,
+    cache_key,
+    cached_record,
+    merge_sample,
+    store_record,
+    write_columns,
 )
-from agcflow.analyses.base import DeliveryQuery
 from agcflow.delivery.remote import check_reachable
 from agcflow.errors import BackendError, ConfigError, InputFileError, ServiceError
-from agcflow.inputs import SampleFiles
+from agcflow.inputs.fileset import SampleFiles
 
 if TYPE_CHECKING:
     from distributed import Client

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agcflow.config import Settings
+from agcflow.delivery.manifest import check_serves, recorded_preselection
 from agcflow.errors import AgcflowError
 from agcflow.optimize import hard
-from agcflow.delivery.manifest import check_serves, recorded_preselection
 from agcflow.optimize.parameters import CutParameter, grid_points, with_cuts
 
 if TYPE_CHECKING:

@@ -15,9 +15,9 @@ from typing import Any
 
 from agcflow.config import AnalysisSettings, FitSettings
 from agcflow.errors import AgcflowError
-from agcflow.histograms import save_root
-from agcflow.optimize.cached import delivered_samples, sample_histograms
-from agcflow.processing import complete
+from agcflow.processing.cached import delivered_samples, sample_histograms
+from agcflow.processing.histograms import save_root
+from agcflow.processing.run import complete
 from agcflow.stats.backend import use_backend
 from agcflow.stats.workspace import asimov_closure_workspace, build_workspace, drop_empty_bins
 

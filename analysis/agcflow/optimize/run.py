@@ -10,14 +10,15 @@ from typing import Any
 
 import numpy as np
 
-from agcflow.cluster import open_client
+from agcflow.compute.cluster import open_client
 from agcflow.config import Settings
 from agcflow.delivery.manifest import check_manifest
 from agcflow.errors import AgcflowError
-from agcflow.io import atomic_path, read_json, write_json
 from agcflow.optimize.gradient import GradientOptions, enable_x64, run_gradient
 from agcflow.optimize.grid import run_grid
 from agcflow.optimize.parameters import CutParameter
+from agcflow.processing.run import WORKER_MODULES
+from agcflow.util.io import atomic_path, read_json, write_json
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ def optimize(
     check_manifest(settings, manifest, manifest_path)
     start = time.perf_counter()
     if strategy == "grid":
-        with open_client(settings.cluster) as client:
+        with open_client(settings.cluster, preload=WORKER_MODULES) as client:
             path = run_grid(settings, manifest, parameters, client)
         device = "cpu"
     else:

@@ -20,14 +20,14 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from agcflow.analyses.base import expected_variations
+from agcflow.analyses.cms_ttbar import objects
+from agcflow.analyses.cms_ttbar.observables import _combinations
+from agcflow.analyses.cms_ttbar.selection import chunk_from_flat, jet_pts, one_lepton_jets
 from agcflow.config import AnalysisSettings
 from agcflow.delivery.local import read_columns
-from agcflow.analyses.cms_ttbar.selection import chunk_from_flat, jet_pts, one_lepton_jets
-from agcflow.analyses.base import expected_variations
-from agcflow.processing import delivered_samples
-from agcflow.analyses.cms_ttbar import objects
 from agcflow.physics.jagged import Flat
-from agcflow.analyses.cms_ttbar.observables import _combinations
+from agcflow.processing.run import delivered_samples
 
 log = logging.getLogger(__name__)
 

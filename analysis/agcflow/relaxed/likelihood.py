@@ -6,8 +6,8 @@ the POI as a norm factor on ttbar, each NormPlusShape systematic as a normsys (c
 plus a histosys (code 4p) normalised to the nominal yield (symmetrised ones as
 ``2 * nominal - up``), normalisations as normsys, and one staterror gamma per bin with
 pyhf's combined relative uncertainty. The arrays follow
-:class:`agcflow.stats.hf_tensors.ModelTensors`, so the likelihood is
-:func:`agcflow.stats.asymptotics.twice_nll`; here they are functions of the templates,
+:class:`agcflow.fast.hf_tensors.ModelTensors`, so the likelihood is
+:func:`agcflow.fast.asymptotics.twice_nll`; here they are functions of the templates,
 so the expected uncertainty is differentiable with respect to whatever made them.
 """
 
@@ -22,9 +22,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from agcflow.config import AnalysisSettings, FitSettings, Systematic
-from agcflow.histograms import histogram_name
+from agcflow.fast.asymptotics import expected_rates, twice_nll
+from agcflow.processing.histograms import histogram_name
 from agcflow.relaxed.templates import Templates
-from agcflow.stats.asymptotics import expected_rates, twice_nll
 from agcflow.stats.workspace import rebin
 
 
@@ -67,7 +67,7 @@ class Layout:
 
 
 def model_arrays(templates: Templates, layout: Layout) -> dict[str, Any]:
-    """The arrays of :func:`agcflow.stats.asymptotics.twice_nll` from the templates."""
+    """The arrays of :func:`agcflow.fast.asymptotics.twice_nll` from the templates."""
     n_syst, bins = len(layout.systematics), len(layout.regions) * layout.n_bins
     nominal = _stacked(templates, layout, "nominal", 0)
     hi, lo, up, down = [], [], [], []

@@ -14,8 +14,8 @@ from typing import Any
 
 import jax.numpy as jnp
 
-from agcflow.config import AnalysisSettings
 from agcflow.analyses.cms_ttbar.systematics import scale_weight_factors
+from agcflow.config import AnalysisSettings
 from agcflow.relaxed import selection
 from agcflow.relaxed.columns import Group, JetTable
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 import logging
 import os
 
+from agcflow.config.enums import FIT_BACKENDS, FIT_DEVICES
 from agcflow.errors import BackendError
 
 log = logging.getLogger(__name__)
 
-FIT_BACKENDS = ("numpy", "jax")
-FIT_DEVICES = ("auto", "cpu", "gpu")
 
 
 def use_backend(backend: str, device: str = "auto") -> str:

@@ -22,9 +22,9 @@ from typing import Any, TypeVar
 
 from agcflow.config import ClusterSettings, FitSettings
 from agcflow.errors import AgcflowError
-from agcflow.io import atomic_set, read_json, staged_to_final, write_json
 from agcflow.stats import plots
 from agcflow.stats.backend import use_backend
+from agcflow.util.io import atomic_set, read_json, staged_to_final, write_json
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from agcflow.io import atomic_path
-from agcflow.stats.figure_names import CORRELATION_PNG, PULLS_PNG, RANKING_PNG, data_mc_name
+from agcflow.util.figure_names import CORRELATION_PNG, PULLS_PNG, RANKING_PNG, data_mc_name
+from agcflow.util.io import atomic_path
 
 
 def data_mc_figures(

@@ -91,13 +91,13 @@ def rank(
 
 def fast_pois(ws: dict[str, Any], model: Any, fits: list[ImpactFit], poi_index: int) -> list[float | None]:
     """The POI of every impact fit by the compiled Newton engine of the scan
-    (:func:`agcflow.stats.asymptotics.fit`: one program, the held parameter an argument), from
+    (:func:`agcflow.fast.asymptotics.fit`: one program, the held parameter an argument), from
     pyhf's suggested start as cabinetry. None for a fit that did not converge, and for all when
     the model has a modifier the engine cannot express: cabinetry fits those.
 
     On the default ttbar workspace 130 of 132 impacts equal cabinetry's to 1e-3; in the other two
     MINUIT stops in a local minimum whose -2 ln L is higher by 3.9 and 22.7 than the engine's."""
-    from agcflow.stats.hf_tensors import UnsupportedModel, model_tensors, parameter_names
+    from agcflow.fast.hf_tensors import UnsupportedModel, model_tensors, parameter_names
 
     try:
         tensors, names = model_tensors(ws, pad=False), parameter_names(ws)
@@ -107,7 +107,7 @@ def fast_pois(ws: dict[str, Any], model: Any, fits: list[ImpactFit], poi_index: 
     import jax
     import jax.numpy as jnp
 
-    from agcflow.stats.asymptotics import fit_program
+    from agcflow.fast.asymptotics import fit_program
 
     jax.config.update("jax_enable_x64", True)
     arrays = {key: jnp.asarray(value) for key, value in tensors.arrays().items()}
@@ -125,7 +125,7 @@ def fast_pois(ws: dict[str, Any], model: Any, fits: list[ImpactFit], poi_index: 
 
 
 def _on_cluster(task: Any, fits: list[ImpactFit], text: str, cluster: ClusterSettings) -> list[float]:
-    from agcflow.cluster import open_client
+    from agcflow.compute.cluster import open_client
 
     with open_client(cluster) as client:
         [workspace] = client.scatter([text], broadcast=True)

@@ -19,8 +19,8 @@ import boost_histogram as bh
 
 from agcflow.config import AnalysisSettings, FitSettings, Systematic
 from agcflow.errors import AgcflowError, InputFileError
-from agcflow.histograms import load_root
-from agcflow.io import read_json, write_json
+from agcflow.processing.histograms import load_root
+from agcflow.util.io import read_json, write_json
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ Events are generated in three vectorised steps:
    response and resolution, pileup jets, jets made by leptons, jet ID, CSVv2 scores by hadron
    flavour, and prompt, heavy-flavour and fake leptons with their ID, isolation and sip3d.
 3. Output: NanoAOD branch names and types (uint64 event numbers), floats rounded to
-   NanoAOD-like mantissa precision; ``agcflow.generate`` writes the files.
+   NanoAOD-like mantissa precision; ``agcflow.inputs.generate`` writes the files.
 
 The constants are tuned so that the selection efficiencies of the AGC selection and the shapes
 of HT (4j1b) and m_bjj (4j2b) come close to the AGC reference histograms of the real inputs.

@@ -12,7 +12,14 @@ from agcflow.analyses.base import Analysis, Chunk, Filled, Variation
 from agcflow.analyses.cms_ttbar import settings as ttbar_settings
 from agcflow.analyses.cms_ttbar.query import LAYOUT, DeliveryQuery
 from agcflow.analyses.cms_ttbar.selection import (
-    ELECTRON_FIELDS, JET_FIELDS, JET_PT_SHIFTS, MUON_FIELDS, ChunkInput, Options, analyse, chunk_from_flat,
+    ELECTRON_FIELDS,
+    JET_FIELDS,
+    JET_PT_SHIFTS,
+    MUON_FIELDS,
+    ChunkInput,
+    Options,
+    analyse,
+    chunk_from_flat,
 )
 from agcflow.physics.jagged import from_awkward
 

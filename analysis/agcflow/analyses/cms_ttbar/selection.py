@@ -14,9 +14,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from agcflow.analyses.cms_ttbar import objects, observables, regions, systematics
-from agcflow.physics.jagged import Flat, count
-
 from agcflow.analyses.cms_ttbar.settings import ObjectCuts, Variations
+from agcflow.physics.jagged import Flat, count
 
 if TYPE_CHECKING:
     from agcflow.config import Region

@@ -1,0 +1,1 @@
+"""Benchmarks: processing throughput, cached passes, scans, facilities; their reports and plots."""

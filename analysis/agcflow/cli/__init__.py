@@ -1,0 +1,1 @@
+"""The command-line interface: the ``agcflow`` group (``main``) and one module per command family."""

@@ -1,0 +1,1 @@
+"""Compute resources: the Dask cluster factory (local, address, jobqueue, gateway); knows no stage."""

@@ -1,0 +1,217 @@
+"""The processing stage: coffea ``Runner`` + ``DaskExecutor`` over the delivered skims."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import hist
+
+from agcflow.analyses.base import expected_variations
+from agcflow.config import AnalysisSettings, ProcessingSettings
+from agcflow.delivery.manifest import check_manifest_serves
+from agcflow.errors import AgcflowError, InputFileError
+from agcflow.physics.weights import sample_weight
+from agcflow.processing.histograms import empty_histogram, histogram_name
+from agcflow.processing.processor import SCHEMAS, AnalysisProcessor
+from agcflow.util.progress import watch_scheduler
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+log = logging.getLogger(__name__)
+
+# What a processing worker imports at start-up (cluster.open_client's preload).
+WORKER_MODULES = ("agcflow.delivery.local", "agcflow.processing.processor")
+
+def check_delivered(manifest: dict[str, Any]) -> None:
+    """Fail, naming the sample and its skipped files, when every input file of a sample was
+    skipped: its histograms would be empty and look fine. A sample whose files are all valid
+    but empty (0 entries) is not an error; the manifest lists them with ``nevts_in`` 0."""
+    for key, entry in manifest["samples"].items():
+        if not entry["files"]:
+            skipped = [s["path"] for s in manifest.get("skipped", []) if s["sample"] == key]
+            raise InputFileError(
+                f"sample {key}: no input file could be read (skipped: {skipped}); fix or remove them, "
+                "skip mode (processing.skip_bad_files) only tolerates losing some files of a sample"
+            )
+
+
+def coffea_fileset(manifest: dict[str, Any], analysis: AnalysisSettings) -> dict[str, dict]:
+    """The coffea fileset of the non-empty sample skims, with each sample's metadata; refused
+    when the manifest's preselection is tighter than the analysis."""
+    check_delivered(manifest)
+    check_manifest_serves(manifest, analysis)
+    return {
+        key: {"treename": "Events", "files": [entry["skim"]["path"]], "metadata": sample_metadata(key, entry, analysis)}
+        for key, entry in manifest["samples"].items()
+        if entry["skim"]["nevts"] > 0
+    }
+
+
+def sample_metadata(key: str, entry: dict[str, Any], analysis: AnalysisSettings) -> dict[str, Any]:
+    """What the processor needs to know of a sample: names, event weight, weight systematics."""
+    if entry["nevts_total"] == 0:
+        raise AgcflowError(f"sample {key}: no readable input events (all files skipped?)")
+    sample = analysis.sample(entry["process"])
+    return {
+        "process": entry["process"],
+        "variation": entry["variation"],
+        "weight": sample_weight(sample.xsec_pb, analysis.lumi_pb, entry["nevts_total"]),
+    }
+
+
+def delivered_samples(manifest: Mapping[str, Any], analysis: AnalysisSettings) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Per non-empty delivered sample: its merged column file and its metadata; refused when the
+    manifest's preselection is tighter than the analysis."""
+    check_manifest_serves(manifest, analysis)
+    samples = {}
+    for key, entry in manifest["samples"].items():
+        if entry["skim"]["nevts"] == 0:
+            continue
+        if not entry["skim"].get("columns"):
+            raise InputFileError(f"the manifest's sample {key!r} has no merged columns (written by an older "
+                                 "agcflow?): run `agcflow deliver` again to refresh the cache")
+        samples[key] = (entry["skim"]["columns"], sample_metadata(key, entry, analysis))
+    return samples
+
+
+def run(
+    manifest: dict[str, Any],
+    analysis: AnalysisSettings,
+    processing: ProcessingSettings,
+    client: Client,
+    progress: bool = True,
+) -> tuple[dict[str, hist.Hist], dict[str, Any]]:
+    """Fill every histogram of the analysis from the delivered skims; return them (pseudodata
+    included) and metrics."""
+    hists, metrics = run_samples(manifest, analysis, processing, client, progress)
+    return add_pseudodata(hists, analysis), metrics
+
+
+def run_samples(
+    manifest: dict[str, Any],
+    analysis: AnalysisSettings,
+    processing: ProcessingSettings,
+    client: Client,
+    progress: bool = True,
+) -> tuple[dict[str, hist.Hist], dict[str, Any]]:
+    """Every histogram of the delivered samples (empty where no event reached it), no pseudodata."""
+    fileset = coffea_fileset(manifest, analysis)
+    output, metrics = run_fileset(fileset, analysis, processing, client, progress, known_file_metadata(manifest, fileset))
+    check_event_total(metrics["entries"], {key: manifest["samples"][key]["skim"] for key in fileset})
+    return fill_missing(output, manifest, analysis), metrics
+
+
+def check_event_total(processed: int, skims: dict[str, dict[str, Any]]) -> None:
+    """Every delivered event processed exactly once: a chunk lost (a short read, a skim with
+    fewer entries than its manifest says) or counted twice fails here."""
+    delivered = sum(skim["nevts"] for skim in skims.values())
+    if processed != delivered:
+        raise InputFileError(
+            f"processed {processed} events, but the skims of samples {sorted(skims)} hold {delivered} by "
+            "the manifest: a chunk was lost or counted twice"
+        )
+
+
+def run_fileset(
+    fileset: dict[str, dict],
+    analysis: AnalysisSettings,
+    processing: ProcessingSettings,
+    client: Client,
+    progress: bool = True,
+    metadata_cache: dict | None = None,
+) -> tuple[dict[str, hist.Hist], dict[str, Any]]:
+    """The coffea Runner over a fileset (NanoAOD files, sample metadata as ``sample_metadata``)."""
+    from coffea import processor
+
+    hash_any_file_path()
+    runner = processor.Runner(
+        executor=processor.DaskExecutor(client=client, status=progress, treereduction=8),
+        schema=SCHEMAS[analysis.plugin.schema],
+        chunksize=processing.chunk_size,
+        savemetrics=True,
+        metadata_cache=metadata_cache,
+    )
+    start = time.perf_counter()
+    # Without a progress bar (Snakemake rules), the scheduler's task counts go to the log.
+    watch = contextlib.nullcontext() if progress else watch_scheduler(client, "process")
+    with watch:
+        output, metrics = runner(fileset, processor_instance=AnalysisProcessor(analysis, processing.seed),
+                                 treename="Events")
+    wall = time.perf_counter() - start
+    return output.get("hists", {}), {
+        "wall_s": wall, "chunks": metrics.get("chunks", 0), "bytes_read": metrics.get("bytesread", 0),
+        "entries": metrics.get("entries", 0), "processtime_s": metrics.get("processtime", 0.0)}
+
+
+def hash_any_file_path() -> None:
+    """Let coffea hash file paths that are not ASCII (a cache_dir such as ``cache/délivery``).
+
+    coffea keys its per-file metadata by ``FileMeta``, whose hash encodes the dataset, path and
+    tree as ASCII (``coffea.util._hash``): a non-ASCII path raises UnicodeEncodeError before any
+    chunk runs. No other spelling of a local path opens the same file (uproot does not decode a
+    percent-encoded ``file://`` URI), so the hash is given ASCII text instead: non-ASCII
+    characters backslash-escaped, ASCII text unchanged (the same hash as coffea's). Only the
+    driver hashes FileMeta (equality still compares the real paths)."""
+    from coffea.processor import executor
+
+    if getattr(executor.FileMeta.__hash__, "escapes_non_ascii", False):
+        return
+
+    def __hash__(meta) -> int:
+        return executor._hash(tuple(str(part).encode("ascii", "backslashreplace").decode("ascii")
+                                    for part in (meta.dataset, meta.filename, meta.treename)))
+
+    __hash__.escapes_non_ascii = True
+    executor.FileMeta.__hash__ = __hash__
+
+
+def known_file_metadata(manifest: dict[str, Any], fileset: dict[str, dict]) -> dict:
+    """coffea's per-file metadata (entries, UUID) from the manifest: no skim is reopened to
+    count its entries. Skims without a recorded UUID are left to coffea."""
+    from coffea.processor.executor import FileMeta
+
+    hash_any_file_path()
+    cache = {}
+    for key, entry in fileset.items():
+        skim = manifest["samples"][key]["skim"]
+        if skim["uuid"]:
+            meta = {**entry["metadata"], "numentries": skim["nevts"], "uuid": bytes.fromhex(skim["uuid"])}
+            cache[FileMeta(key, skim["path"], "Events")] = meta
+    return cache
+
+
+def complete(hists: dict[str, hist.Hist], manifest: dict[str, Any], analysis: AnalysisSettings) -> dict[str, hist.Hist]:
+    """Add empty histograms for names no event reached, and the pseudodata."""
+    return add_pseudodata(fill_missing(hists, manifest, analysis), analysis)
+
+
+def fill_missing(hists: dict[str, hist.Hist], manifest: dict[str, Any], analysis: AnalysisSettings) -> dict[str, hist.Hist]:
+    """Every histogram the delivered samples should have; empty where no event reached it."""
+    axis = analysis.histogram
+    return {name: hists.get(name) or empty_histogram(axis.bins, axis.low, axis.high)
+            for name in expected_names(manifest, analysis)}
+
+
+def add_pseudodata(hists: dict[str, hist.Hist], analysis: AnalysisSettings) -> dict[str, hist.Hist]:
+    """The spec's pseudodata per region, added to the histograms."""
+    result = dict(hists)
+    for region in analysis.regions:
+        average = [result[f"{region.name}_{s}"] for s in analysis.pseudodata_average]
+        added = [result[f"{region.name}_{s}"] for s in analysis.pseudodata_add]
+        pseudo = sum(average[1:], average[0].copy()) * (1.0 / len(average))
+        result[f"{region.name}_pseudodata"] = sum(added, pseudo)
+    return result
+
+
+def expected_names(manifest: dict[str, Any], analysis: AnalysisSettings) -> list[str]:
+    """Every histogram the processor fills for the delivered samples: each sample's own, and
+    for nominal samples every variation of the plugin's registry that applies to them."""
+    return [histogram_name(r.name, entry["process"], v)
+            for entry in manifest["samples"].values()
+            for r in analysis.regions
+            for v in expected_variations(analysis, entry["process"], entry["variation"])]
