@@ -77,7 +77,7 @@ def test_snakemake_runs_the_whole_chain_and_resumes(tmp_path):
 def test_optimize_target_runs_both_strategies(tmp_path):
     config = write_tiny_config(tmp_path)
     run = snakemake("optimize", "--profile", "profiles/local", "--cores", "2", "--config", f"agcflow_config={config}",
-                    "optimize_jet_pt_points=3", "optimize_btag_points=3", timeout=1200)
+                    "optimize_points=3", timeout=1200)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     out = tmp_path / "results" / "optimize"
     grid, gradient = (json.loads((out / f"{s}.json").read_text()) for s in ("grid", "gradient"))

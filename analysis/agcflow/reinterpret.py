@@ -29,7 +29,8 @@ from agcflow.processing.histograms import save_root
 from agcflow.scan.pallet import SignalPoint, write_pallet
 from agcflow.stats.workspace import check_workspace
 from agcflow.util import provenance
-from agcflow.util.io import atomic_path, atomic_set, check_writable, read_json, read_json_object, write_json
+from agcflow.util.figures import save_figure
+from agcflow.util.io import atomic_set, check_writable, read_json, read_json_object, write_json
 
 log = logging.getLogger(__name__)
 
@@ -237,7 +238,5 @@ def plot_limits(results: list[dict[str, Any]], path: Path) -> Path:
     ax.set_ylabel(r"95 % CL upper limit on $\mu_{sig}$")
     ax.legend()
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
     return path

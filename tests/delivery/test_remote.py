@@ -10,10 +10,10 @@ import time
 import pytest
 
 from agcflow.analyses.cms_ttbar import ANALYSIS as CMS_TTBAR
-from agcflow.delivery.remote import check_reachable, host_port, is_transient, open_root
+from agcflow.delivery.remote import check_reachable, host_port, open_root
 from agcflow.errors import InputFileError, ServiceError
 from agcflow.inputs.generate import generate_file
-from agcflow.util.retry import RetryBudget
+from agcflow.util.retry import RetryBudget, is_transient
 
 QUICK = RetryBudget(attempts=3, backoff_s=0.05)
 

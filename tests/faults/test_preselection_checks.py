@@ -14,10 +14,10 @@ import pytest
 
 from agcflow import reinterpret
 from agcflow import stages as pipeline
+from agcflow.analyses.base import CutParameter
 from agcflow.bench import processing as bench
 from agcflow.errors import ConfigError
 from agcflow.optimize.gradient import GradientOptions
-from agcflow.optimize.parameters import CutParameter
 from agcflow.optimize.run import optimize
 
 from .conftest import fault_settings, shared_cache, write_fault_config

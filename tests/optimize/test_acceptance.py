@@ -11,7 +11,7 @@ from agcflow import config
 from agcflow import stages as pipeline
 from agcflow.optimize import hard
 from agcflow.optimize.gradient import GradientOptions
-from agcflow.optimize.parameters import default_parameters, with_cuts
+from agcflow.optimize.parameters import chosen_parameters, with_cuts
 from agcflow.optimize.run import optimize
 from agcflow.util.io import read_json
 from conftest import CONFIG
@@ -30,7 +30,7 @@ def test_gradient_reaches_the_grid_optimum_with_a_fifth_of_the_evaluations(tmp_p
     pipeline.generate(settings, progress=False)
     manifest = tmp_path / "manifest.json"
     pipeline.run_delivery(settings, manifest, progress=False)
-    parameters = default_parameters(settings.delivery.preselection.jet_pt_min * settings.analysis.options.variations.pt_scale_factor)
+    parameters = chosen_parameters(settings.analysis, settings.delivery.preselection)
     out = tmp_path / "optimize"
     grid = optimize("grid", settings, manifest, out, parameters, GradientOptions())
     gradient = optimize("gradient", settings, manifest, out, parameters, GradientOptions())

@@ -7,12 +7,10 @@ import pytest
 
 from agcflow import config
 from agcflow import stages as pipeline
-from agcflow.optimize.gradient import enable_x64, relaxed_objective
-from agcflow.optimize.parameters import CutParameter
+from agcflow.analyses.base import CutParameter, Relaxation
+from agcflow.optimize.gradient import enable_x64, load_relaxed_events, relaxed_form_of, relaxed_objective
 from agcflow.processing.histograms import load_root
 from agcflow.relaxed import likelihood
-from agcflow.relaxed.columns import load_events
-from agcflow.relaxed.templates import Relaxation, all_templates
 from agcflow.util.io import read_json
 from conftest import CONFIG, tiny_overrides
 
@@ -33,19 +31,20 @@ def delivered(tmp_path_factory, dask_client):
     pipeline.run_delivery(settings, base / "manifest.json", client=dask_client, progress=False)
     pipeline.run_cached_pass(settings, base / "manifest.json", base / "h.root", base / "m.json", client=dask_client)
     enable_x64()
-    events = load_events(read_json(base / "manifest.json"), settings.analysis, settings.processing.seed)
-    return settings, events, load_root(base / "h.root")
+    form = relaxed_form_of(settings)
+    events = load_relaxed_events(settings, read_json(base / "manifest.json"), form)
+    return settings, form, events, load_root(base / "h.root")
 
 
 def _templates(delivered, width_fraction: float, bandwidth: float):
-    settings, events, _ = delivered
+    settings, form, events, _ = delivered
     relaxation = Relaxation({p.name: p.step * width_fraction for p in PARAMETERS}, bandwidth)
-    return all_templates(CUTS, events.tables, events.groups, settings.analysis, np.asarray(settings.fit.fit_edges),
-                         relaxation)
+    return form.templates(CUTS, form.tables(events), events, settings.analysis, np.asarray(settings.fit.fit_edges),
+                          relaxation, 1.0)
 
 
 def test_hard_limit_equals_the_cached_pass(delivered):
-    settings, _, histograms = delivered
+    settings, _, _, histograms = delivered
     layout = likelihood.Layout.of(settings.analysis, settings.fit)
     hard = likelihood.hard_templates(histograms, layout, settings.fit.fit_edges)
     relaxed = _templates(delivered, 0.0, 0.0)
@@ -68,9 +67,9 @@ def test_soft_cuts_converge_to_the_hard_cut(delivered):
 
 
 def test_gradient_agrees_with_finite_differences(delivered):
-    settings, events, _ = delivered
+    settings, form, events, _ = delivered
     relaxation = Relaxation({p.name: p.step / 2.0 for p in PARAMETERS}, 10.0)
-    evaluate = relaxed_objective(settings, events, PARAMETERS, relaxation)
+    evaluate = relaxed_objective(settings, form, events, PARAMETERS, relaxation)
     value, grad = evaluate(CUTS)
     assert 0.0 < value < 1.0
     for p in PARAMETERS:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import pytest
 
-from agcflow.stats.plots import save_png
 from agcflow.util.figure_names import safe_name
+from agcflow.util.figures import save_figure as save_png
 
 from .conftest import PNG_SIGNATURE
 

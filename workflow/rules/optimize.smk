@@ -1,14 +1,12 @@
 # Analysis optimisation: `snakemake --profile profiles/local optimize` scans the jet pt and
 # b-tag thresholds by a grid of hard-cut fits and by gradient descent through the relaxed
 # analysis, both on cached columns delivered with a b-tag preselection loose enough for
-# the whole b-tag range. `--config optimize_jet_pt_points=N optimize_btag_points=M` sets the grid.
-OPTIMIZE_BTAG_RANGE = (0.3, 0.9)
-OPTIMIZE_OVERRIDES = {"delivery.preselection.btag_min": OPTIMIZE_BTAG_RANGE[0]}  # in the settings digests too
+# the whole b-tag range. The grid is the analysis' default (its cut parameters);
+# `--config optimize_points=N` gives every cut N points.
+OPTIMIZE_BTAG_MIN = 0.3  # the low end of the default b-tag grid
+OPTIMIZE_OVERRIDES = {"delivery.preselection.btag_min": OPTIMIZE_BTAG_MIN}  # in the settings digests too
 OPTIMIZE_SET = " ".join(f"--set {key}={value}" for key, value in OPTIMIZE_OVERRIDES.items())
-OPTIMIZE_GRID = (
-    f"--btag-range {OPTIMIZE_BTAG_RANGE[0]} {OPTIMIZE_BTAG_RANGE[1]} "
-    f"--jet-pt-points {config.get('optimize_jet_pt_points', 8)} --btag-points {config.get('optimize_btag_points', 7)}"
-)
+OPTIMIZE_GRID = f"--points {config['optimize_points']}" if "optimize_points" in config else ""
 
 
 rule optimize_delivery:

@@ -15,13 +15,16 @@ A plugin declares:
   an error, never dropped;
 - the per-chunk physics (:meth:`Analysis.fill`), in plain coffea/awkward idiom or on flat numpy;
 - the statistical model's analysis-specific pieces (measurement name, the sample the POI scales);
-- the embedded synthetic generator (:meth:`Analysis.simulate`), signals included.
+- the embedded synthetic generator (:meth:`Analysis.simulate`), signals included;
+- optionally, for optimisation: its cut parameters (:meth:`Analysis.cut_parameters`) and a
+  relaxed, differentiable form of its selection (:class:`RelaxedForm`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -35,6 +38,9 @@ if TYPE_CHECKING:
 Filled = dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]
 
 VARIATION_KINDS = ("shift", "weight")
+
+# (region, process, variation) -> (yields, squared-weight sums) in the fit bins (JAX arrays)
+Templates = dict[tuple[str, str, str], tuple[Any, Any]]
 
 
 @dataclass(frozen=True)
@@ -95,6 +101,65 @@ class DeliveryQuery(Protocol):
     def preselection_mask(self, flat: Mapping[str, np.ndarray]) -> np.ndarray: ...
 
     def record(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class CutParameter:
+    """One cut an optimisation varies, from ``low`` to ``high`` in ``points`` grid points.
+
+    Attributes:
+        name: the cut's name, as :meth:`Analysis.cut_values` and :meth:`Analysis.with_cuts` know it.
+        low: the grid's first value.
+        high: the grid's last value.
+        points: the number of grid points (at least 2).
+    """
+
+    name: str
+    low: float
+    high: float
+    points: int
+
+    @property
+    def step(self) -> float:
+        """The grid step."""
+        return (self.high - self.low) / (self.points - 1)
+
+    def values(self) -> np.ndarray:
+        """The grid values."""
+        return np.round(np.linspace(self.low, self.high, self.points), 10)
+
+
+@dataclass(frozen=True)
+class Relaxation:
+    """How soft a relaxed analysis is: the sigmoid width per cut (0: hard) and the Gaussian
+    kernel width of its soft histograms in observable units (0: hard bins)."""
+
+    widths: Mapping[str, float]
+    bandwidth: float
+
+
+# one delivered sample: a function reading its flat columns, and its manifest entry
+DeliveredSample = tuple[Callable[[], Mapping[str, np.ndarray]], Mapping[str, Any]]
+
+
+class RelaxedForm(Protocol):
+    """An analysis with sigmoid cuts and soft histograms, differentiable in JAX.
+
+    ``cuts`` names the cuts it can relax (a subset of :meth:`Analysis.cut_values`);
+    ``events`` prepares every delivered sample once (padded arrays, a JAX pytree in
+    ``tables``); ``templates`` fills the soft histograms of every sample and variation, for the
+    fit's bin ``edges``, with cut values ``cuts`` (JAX scalars) and sigmoid widths
+    ``relaxation.widths`` times ``scale``.
+    """
+
+    cuts: tuple[str, ...]
+
+    def events(self, samples: Mapping[str, DeliveredSample], analysis: AnalysisSettings, seed: int) -> Any: ...
+
+    def tables(self, events: Any) -> Any: ...
+
+    def templates(self, cuts: Mapping[str, Any], tables: Any, events: Any, analysis: AnalysisSettings, edges: Any,
+                  relaxation: Relaxation, scale: Any) -> Templates: ...
 
 
 class Analysis(ABC):
@@ -190,6 +255,27 @@ class Analysis(ABC):
         numbers from ``first_event + 1``; signals (processes not in ``samples``) get their
         ``parameters`` (e.g. ``{"mass": 750}``)."""
         raise NotImplementedError(f"analysis {self.name!r} has no synthetic generator")
+
+    # --- optimisation ----------------------------------------------------------------------
+    def cut_values(self, analysis: AnalysisSettings) -> dict[str, float]:
+        """The configured value of every cut an optimisation may vary (none by default)."""
+        return {}
+
+    def with_cuts(self, analysis: AnalysisSettings, values: Mapping[str, float]) -> AnalysisSettings:
+        """``analysis`` with the cuts set to ``values`` (names of :meth:`cut_values`)."""
+        unknown = sorted(set(values) - set(self.cut_values(analysis)))
+        if unknown:
+            raise ValueError(f"analysis {self.name!r} has no cuts {unknown}; valid: {sorted(self.cut_values(analysis))}")
+        return dataclasses.replace(analysis)
+
+    def cut_parameters(self, analysis: AnalysisSettings, preselection: Any) -> tuple[CutParameter, ...]:
+        """The default optimisation grid, within what ``preselection`` delivered (none by default)."""
+        return ()
+
+    def relaxed_form(self) -> RelaxedForm | None:
+        """The relaxed, differentiable form of the analysis, or None (gradient optimisation
+        is then refused with a clear error; the grid strategy still works)."""
+        return None
 
     def __repr__(self) -> str:
         return f"<analysis {self.name}>"

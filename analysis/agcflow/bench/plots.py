@@ -7,7 +7,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from agcflow.util.io import atomic_path
+from agcflow.util.figures import save_figure
 
 
 def median_by(runs: list[dict[str, Any]], keys: tuple[str, ...], field: str) -> dict[tuple, float]:
@@ -83,13 +83,8 @@ def _figure(runs: list[dict[str, Any]], xname: str):
 
 
 def _save(fig, path: Path) -> Path:
-    import matplotlib.pyplot as plt
-
     for axis in fig.axes:
         axis.set_ylim(bottom=0)
         axis.legend(fontsize="small")
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=120)

@@ -16,7 +16,8 @@ from agcflow.delivery.manifest import check_serves
 from agcflow.inputs import fileset as inputs
 from agcflow.processing import run as processing
 from agcflow.util import provenance
-from agcflow.util.io import atomic_path, write_json
+from agcflow.util.figures import save_figure
+from agcflow.util.io import write_json
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +154,4 @@ def _bars(path: Path, labels: list[str], values: list[float], ylabel: str, title
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)

@@ -17,7 +17,8 @@ from agcflow.config import ClusterSettings
 from agcflow.scan.engine import evaluate_points
 from agcflow.scan.pallet import Region, load_pallet
 from agcflow.scan.run import run_scan
-from agcflow.util.io import atomic_path, write_json
+from agcflow.util.figures import save_figure
+from agcflow.util.io import write_json
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +145,5 @@ def _bar_chart(report: dict[str, Any], output: Path) -> Path:
         ax.bar(labels, rates, color=["grey", "tab:blue"])
         ax.set_ylabel("points / s")
         ax.set_title(f"{report['n_points']} points, x{report['speedup']:.1f}", fontsize="medium")
-        with atomic_path(output) as tmp:
-            fig.savefig(tmp, format="png", dpi=100)
-        plt.close(fig)
+        save_figure(fig, output, dpi=100)
     return output

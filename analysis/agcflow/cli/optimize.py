@@ -1,6 +1,6 @@
-"""``agcflow optimize``: choose the jet pt and b-tag thresholds that minimise the expected
-uncertainty on ttbar_norm, by a grid of hard-cut fits or by gradient descent through the
-relaxed analysis. Register with ``cli.add_command(optimize)``."""
+"""``agcflow optimize``: choose the cuts (the analysis' cut parameters, e.g. the jet pt and
+b-tag thresholds of ttbar) that minimise the expected uncertainty on the POI, by a grid of
+hard-cut fits or by gradient descent through the analysis' relaxed form."""
 
 from __future__ import annotations
 
@@ -17,11 +17,10 @@ from agcflow.cli.options import CONFIG, OVERRIDES, load_settings
 @OVERRIDES
 @click.option("--manifest", type=click.Path(path_type=Path), default=Path("results/delivery/manifest.json"), show_default=True)
 @click.option("--output-dir", type=click.Path(path_type=Path), default=Path("results/optimize"), show_default=True)
-@click.option("--jet-pt-range", type=(float, float), default=None, help="Grid range of jet_pt_min [GeV] (default 25..60, "
-              "raised to what the delivered columns allow).")
-@click.option("--btag-range", type=(float, float), default=(0.3, 0.9), show_default=True, help="Grid range of btag_min.")
-@click.option("--jet-pt-points", type=int, default=8, show_default=True)
-@click.option("--btag-points", type=int, default=7, show_default=True)
+@click.option("--parameter", "parameter_specs", multiple=True, metavar="NAME=LOW:HIGH:POINTS",
+              help="A cut to vary and its grid (repeatable; an empty field keeps the analysis' default, e.g. "
+                   "jet_pt_min=::4). Default: every cut of the analysis' default grid.")
+@click.option("--points", type=click.IntRange(min=2), default=None, help="Grid points of every varied cut.")
 @click.option("--steepness", type=float, default=4.0, show_default=True,
               help="Sigmoid width = grid step / steepness, at the last step.")
 @click.option("--start-steepness", type=float, default=2.0, show_default=True,
@@ -37,10 +36,8 @@ def optimize(
     overrides: tuple[str, ...],
     manifest: Path,
     output_dir: Path,
-    jet_pt_range: tuple[float, float] | None,
-    btag_range: tuple[float, float],
-    jet_pt_points: int,
-    btag_points: int,
+    parameter_specs: tuple[str, ...],
+    points: int | None,
     steepness: float,
     start_steepness: float,
     start: str,
@@ -50,15 +47,11 @@ def optimize(
 ) -> None:
     """Optimise the cuts; write <output-dir>/<strategy>.json and the figures."""
     from agcflow.optimize.gradient import GradientOptions
-    from agcflow.optimize.parameters import CutParameter, default_parameters
+    from agcflow.optimize.parameters import chosen_parameters
     from agcflow.optimize.run import optimize as run
 
     settings = load_settings(config_path, overrides)
-    lowest_pt = settings.delivery.preselection.jet_pt_min * settings.analysis.options.variations.pt_scale_factor
-    pt = default_parameters(lowest_pt)[0]
-    low, high = jet_pt_range or (pt.low, pt.high)
-    parameters = (CutParameter("jet_pt_min", max(low, lowest_pt), high, jet_pt_points),
-                  CutParameter("btag_min", *btag_range, btag_points))
+    parameters = chosen_parameters(settings.analysis, settings.delivery.preselection, parameter_specs, points)
     record = run(strategy, settings, manifest, output_dir, parameters,
                  GradientOptions(steepness=steepness, start_steepness=start_steepness, bandwidth=bandwidth, steps=steps,
                                  learning_rate=learning_rate, start=start))

@@ -17,7 +17,6 @@ at once.
 
 from __future__ import annotations
 
-import errno
 import functools
 import hashlib
 import inspect
@@ -38,21 +37,19 @@ from agcflow.delivery import remote as remote_inputs
 from agcflow.errors import InputFileError
 from agcflow.physics.columns import ColumnLayout
 from agcflow.util.io import atomic_path, read_json, write_json
-from agcflow.util.retry import TRANSIENT_ERRORS, RetryBudget, with_retries
+from agcflow.util.retry import Retryable, RetryBudget, is_transient, with_retries
 
 log = logging.getLogger(__name__)
 
 STEP_SIZE = 500_000
 REMOTE_TIMEOUT_S = 30
-# Local I/O errors a second try can cure (NFS/EOS hiccups); EIO on a bad disk would also be retried.
-TRANSIENT_ERRNOS = {errno.EAGAIN, errno.EINTR, errno.ESTALE, errno.ETIMEDOUT, errno.EIO, errno.ENOTCONN}
 
 
-class TransientReadError(InputFileError):
+class TransientReadError(InputFileError, Retryable):
     """A read that a second try may cure: a local file not there yet, a dropped connection."""
 
 
-READ_RETRIES = RetryBudget(attempts=3, backoff_s=0.5, transient=(*TRANSIENT_ERRORS, TransientReadError))
+READ_RETRIES = RetryBudget(attempts=3, backoff_s=0.5)
 
 
 @dataclass(frozen=True)
@@ -245,18 +242,10 @@ def _read_selected(source: str, tree: str, query: DeliveryQuery, expected: int |
         raise
     except Exception as err:  # uproot raises many types for damaged files
         hint = f"; {remote_inputs.NETWORK_HINT}" if remote else ""
-        error = TransientReadError if _is_transient(err, remote) else InputFileError
+        error = TransientReadError if is_transient(err) else InputFileError
         raise error(f"{source}: cannot read tree {tree!r} ({type(err).__name__}: {err}){hint}") from err
     selected = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
     return selected, n_in, bytes_read
-
-
-def _is_transient(err: Exception, remote: bool) -> bool:
-    """A remote file: what ``remote.is_transient`` calls transient (timeouts, dropped connections,
-    HTTP 5xx). A local file: timeouts and the errnos of a flaky file system."""
-    if remote:
-        return remote_inputs.is_transient(err)
-    return isinstance(err, TRANSIENT_ERRORS) or (isinstance(err, OSError) and err.errno in TRANSIENT_ERRNOS)
 
 
 def _tree(handle, source: str, tree: str, layout: ColumnLayout):

@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from agcflow.errors import InputFileError, ServiceError
-from agcflow.util.retry import RetryBudget, with_retries
+from agcflow.util.retry import RetryBudget, is_transient, with_retries
 
 log = logging.getLogger(__name__)
 
@@ -50,30 +50,6 @@ def check_reachable(url: str, timeout_s: float, what: str, hint: str = NETWORK_H
             f"{what} {url}: no connection to {host}:{port} within {timeout_s:g} s "
             f"({type(err).__name__}: {err}); {hint}"
         ) from err
-
-
-def is_transient(err: BaseException) -> bool:
-    """Whether a second try may cure ``err``: timeouts, refused or dropped connections, HTTP 5xx
-    and 429. DNS failures, missing files and missing plugins are permanent."""
-    if isinstance(err, (socket.gaierror, FileNotFoundError, ImportError)) or _is_dns_error(err):
-        return False
-    if isinstance(err, (TimeoutError, ConnectionError)):
-        return True
-    try:
-        import aiohttp
-    except ImportError:  # fsspec's HTTP backend absent: only the builtin types above apply
-        return False
-    if isinstance(err, aiohttp.ClientResponseError):
-        return err.status >= 500 or err.status == 429
-    return isinstance(err, aiohttp.ClientConnectionError)
-
-
-def _is_dns_error(err: BaseException) -> bool:
-    try:
-        from aiohttp import ClientConnectorDNSError
-    except ImportError:
-        return False
-    return isinstance(err, ClientConnectorDNSError)
 
 
 def open_root(source: str, timeout_s: float = OPEN_TIMEOUT_S, budget: RetryBudget = RetryBudget()) -> Any:

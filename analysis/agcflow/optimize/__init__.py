@@ -1,1 +1,1 @@
-"""Optimisation: cached passes over the delivered columns, and analysis optimisation."""
+"""Analysis optimisation: the cuts that minimise the expected POI uncertainty, by a grid of hard-cut fits or by gradient descent through the relaxed analysis."""

@@ -16,12 +16,12 @@ from typing import Any
 
 import numpy as np
 
+from agcflow.analyses.base import CutParameter, Relaxation, RelaxedForm
 from agcflow.config import Settings
+from agcflow.delivery.local import read_columns
 from agcflow.errors import ConfigError
-from agcflow.optimize.parameters import CutParameter
-from agcflow.relaxed.columns import Events, load_events
+from agcflow.processing.run import delivered_samples
 from agcflow.relaxed.likelihood import Layout, expected_uncertainty
-from agcflow.relaxed.templates import Relaxation, all_templates
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +48,24 @@ class GradientOptions:
         return np.geomspace(self.start_steepness, self.steepness, self.steps + 1)
 
 
+def relaxed_form_of(settings: Settings) -> RelaxedForm:
+    """The analysis' relaxed form; a clear error when the plugin has none."""
+    form = settings.analysis.plugin.relaxed_form()
+    if form is None:
+        raise ConfigError(f"analysis {settings.analysis.plugin.name!r} has no relaxed form (Analysis.relaxed_form): "
+                          "gradient optimisation needs one; use --strategy grid")
+    return form
+
+
+def load_relaxed_events(settings: Settings, manifest: Mapping[str, Any], form: RelaxedForm) -> Any:
+    """Every delivered sample, prepared once by the relaxed form."""
+    samples = {key: (lambda columns=columns: read_columns(columns), meta)
+               for key, (columns, meta) in delivered_samples(manifest, settings.analysis).items()}
+    return form.events(samples, settings.analysis, settings.processing.seed)
+
+
 def relaxed_objective(
-    settings: Settings, events: Events, parameters: Sequence[CutParameter], relaxation: Relaxation
+    settings: Settings, form: RelaxedForm, events: Any, parameters: Sequence[CutParameter], relaxation: Relaxation
 ) -> Callable[..., tuple[float, dict[str, float]]]:
     """A compiled function: (cut values, width scale) -> (expected uncertainty, its
     gradient with respect to the cuts); the sigmoid widths are those of ``relaxation``
@@ -58,26 +74,30 @@ def relaxed_objective(
     import jax.numpy as jnp
 
     layout = Layout.of(settings.analysis, settings.fit)
-    fixed = {name: getattr(settings.analysis.options.cuts, name) for name in ("jet_pt_min", "btag_min")}
+    configured = settings.analysis.plugin.cut_values(settings.analysis)
+    fixed = {name: configured[name] for name in form.cuts}
     edges = np.asarray(settings.fit.fit_edges)
 
     def objective(cuts: dict[str, Any], scale: Any, tables: Any) -> Any:
-        templates = all_templates({**fixed, **cuts}, tables, events.groups, settings.analysis, edges, relaxation, scale)
+        templates = form.templates({**fixed, **cuts}, tables, events, settings.analysis, edges, relaxation, scale)
         return expected_uncertainty(templates, layout)
 
     compiled = jax.jit(jax.value_and_grad(objective))
 
     def evaluate(point: Mapping[str, float], scale: float = 1.0) -> tuple[float, dict[str, float]]:
         cuts = {p.name: jnp.asarray(float(point[p.name])) for p in parameters}
-        value, grad = compiled(cuts, jnp.asarray(float(scale)), events.tables)
+        value, grad = compiled(cuts, jnp.asarray(float(scale)), form.tables(events))
         return float(value), {name: float(g) for name, g in grad.items()}
 
     return evaluate
 
 
-def relaxation_of(parameters: Sequence[CutParameter], options: GradientOptions) -> Relaxation:
-    """Sigmoid widths of one grid step over the steepness, for every cut that is relaxed."""
-    widths = {"jet_pt_min": 0.0, "btag_min": 0.0}
+def relaxation_of(form: RelaxedForm, parameters: Sequence[CutParameter], options: GradientOptions) -> Relaxation:
+    """Sigmoid widths of one grid step over the steepness for the varied cuts; the others hard."""
+    unknown = [p.name for p in parameters if p.name not in form.cuts]
+    if unknown:
+        raise ConfigError(f"the relaxed analysis cannot vary {', '.join(unknown)}; valid: {', '.join(form.cuts)}")
+    widths = dict.fromkeys(form.cuts, 0.0)
     widths.update({p.name: p.step / options.steepness for p in parameters})
     return Relaxation(widths, options.bandwidth)
 
@@ -91,8 +111,10 @@ def run_gradient(
     """Adam from the configured cuts; the path: per evaluation the cut values, the
     steepness, the objective and its gradient. Evaluations: ``options.steps + 1``."""
     enable_x64()
-    events = load_events(manifest, settings.analysis, settings.processing.seed)
-    evaluate = relaxed_objective(settings, events, parameters, relaxation_of(parameters, options))
+    form = relaxed_form_of(settings)
+    relaxation = relaxation_of(form, parameters, options)  # refuses a cut it cannot relax, before loading
+    events = load_relaxed_events(settings, manifest, form)
+    evaluate = relaxed_objective(settings, form, events, parameters, relaxation)
     steepness = options.schedule()
     low = np.array([p.low for p in parameters])
     step = np.array([p.step for p in parameters])
@@ -122,7 +144,8 @@ def _start(settings: Settings, parameters: Sequence[CutParameter], start: str) -
         return upper / 2
     if start != "configured":
         raise ConfigError(f"gradient start {start!r} unknown; valid: {', '.join(STARTS)}")
-    configured = np.array([getattr(settings.analysis.options.cuts, p.name) for p in parameters])
+    values = settings.analysis.plugin.cut_values(settings.analysis)
+    configured = np.array([values[p.name] for p in parameters])
     return np.clip((configured - np.array([p.low for p in parameters])) / np.array([p.step for p in parameters]), 0, upper)
 
 

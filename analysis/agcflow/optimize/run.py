@@ -18,7 +18,8 @@ from agcflow.optimize.gradient import GradientOptions, enable_x64, run_gradient
 from agcflow.optimize.grid import run_grid
 from agcflow.optimize.parameters import CutParameter
 from agcflow.processing.run import WORKER_MODULES
-from agcflow.util.io import atomic_path, read_json, write_json
+from agcflow.util.figures import save_figure
+from agcflow.util.io import read_json, write_json
 
 log = logging.getLogger(__name__)
 
@@ -129,9 +130,4 @@ def _iterations(results: Mapping[str, Any], output: Path) -> Path:
 
 
 def _save(figure: Any, output: Path) -> Path:
-    import matplotlib.pyplot as plt
-
-    with atomic_path(output) as tmp:
-        figure.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
-    plt.close(figure)
-    return output
+    return save_figure(figure, output, dpi=100, bbox_inches="tight")

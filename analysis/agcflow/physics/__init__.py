@@ -1,0 +1,1 @@
+"""Analysis-independent physics building blocks: column layouts, flat jagged arrays, event weights."""

@@ -1,7 +1,4 @@
-"""The ttbar analysis relaxed: sigmoid cuts and soft histograms, differentiable in JAX.
-
-``columns`` prepares each sample's cached columns as padded arrays, ``selection`` relaxes
-the selection and observables, ``templates`` fills soft histograms of every sample and
-variation, and ``likelihood`` builds the HistFactory model of ``agcflow.stats.workspace``
-from them and its expected uncertainty on the POI.
+"""The relaxed likelihood: the HistFactory model of :mod:`agcflow.stats.workspace` built in
+JAX from an analysis' soft templates (:class:`agcflow.analyses.base.RelaxedForm`), and its
+expected uncertainty on the POI, differentiable with respect to the cuts that made them.
 """

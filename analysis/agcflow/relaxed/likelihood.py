@@ -21,10 +21,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from agcflow.analyses.base import Templates
 from agcflow.config import AnalysisSettings, FitSettings, Systematic
 from agcflow.fast.asymptotics import expected_rates, twice_nll
 from agcflow.processing.histograms import histogram_name
-from agcflow.relaxed.templates import Templates
 from agcflow.stats.workspace import rebin
 
 

@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from agcflow.errors import AgcflowError, InputFileError
-from agcflow.util.io import atomic_path, write_json
+from agcflow.util.figures import save_figure
+from agcflow.util.io import write_json
 
 log = logging.getLogger(__name__)
 
@@ -136,9 +137,7 @@ def draw_contours(
         if settings.title:
             ax.set_title(settings.title)
         ax.legend(loc="upper left", fontsize="small")
-        with atomic_path(output) as tmp:
-            fig.savefig(tmp, format="png", dpi=120)
-        plt.close(fig)
+        save_figure(fig, output, dpi=120)
     return Path(output)
 
 

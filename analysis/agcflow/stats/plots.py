@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from agcflow.util.figure_names import CORRELATION_PNG, PULLS_PNG, RANKING_PNG, data_mc_name
-from agcflow.util.io import atomic_path
+from agcflow.util.figures import save_figure
 
 
 def data_mc_figures(
@@ -30,7 +30,7 @@ def data_mc_figures(
         prediction, list(data), config=config, save_figure=False, close_figure=False
     )
     return [
-        save_png(entry["figure"], Path(figures_dir) / data_mc_name(entry["region"], stage))
+        save_figure(entry["figure"], Path(figures_dir) / data_mc_name(entry["region"], stage))
         for entry in figures or []
     ]
 
@@ -41,7 +41,7 @@ def pulls_figure(fit_results: Any, poi: str, figures_dir: Path) -> Path:
 
     _use_agg()
     figure = cabinetry.visualize.pulls(fit_results, exclude=poi, save_figure=False, close_figure=False)
-    return save_png(figure, Path(figures_dir) / PULLS_PNG)
+    return save_figure(figure, Path(figures_dir) / PULLS_PNG)
 
 
 def correlation_figure(fit_results: Any, figures_dir: Path) -> Path:
@@ -50,7 +50,7 @@ def correlation_figure(fit_results: Any, figures_dir: Path) -> Path:
 
     _use_agg()
     figure = cabinetry.visualize.correlation_matrix(fit_results, save_figure=False, close_figure=False)
-    return save_png(figure, Path(figures_dir) / CORRELATION_PNG)
+    return save_figure(figure, Path(figures_dir) / CORRELATION_PNG)
 
 
 def ranking_figure(ranking: Any, figures_dir: Path, max_parameters: int = 20) -> Path:
@@ -61,7 +61,7 @@ def ranking_figure(ranking: Any, figures_dir: Path, max_parameters: int = 20) ->
     figure = cabinetry.visualize.ranking(
         ranking, max_pars=max_parameters, save_figure=False, close_figure=False
     )
-    return save_png(figure, Path(figures_dir) / RANKING_PNG)
+    return save_figure(figure, Path(figures_dir) / RANKING_PNG)
 
 
 def stage_figures(figures_dir: Path, stage: str) -> list[Path]:
@@ -69,16 +69,6 @@ def stage_figures(figures_dir: Path, stage: str) -> list[Path]:
     return sorted(Path(figures_dir).glob(f"*_{stage}.png"))
 
 
-def save_png(figure: Any, path: Path) -> Path:
-    """Write ``figure`` as PNG atomically and close it."""
-    import matplotlib.pyplot as plt
-
-    try:
-        with atomic_path(path) as tmp:
-            figure.savefig(tmp, format="png", dpi=100)
-    finally:
-        plt.close(figure)
-    return Path(path)
 
 
 def _use_agg() -> None:

@@ -51,7 +51,7 @@ def trijet_mass_flat(
     starts = np.cumsum(counts) - counts
     for n in np.unique(counts):
         events = np.flatnonzero(counts == n)
-        index = starts[events, None, None] + _combinations(int(n))[None]  # (events, combos, 3)
+        index = starts[events, None, None] + jet_triplets(int(n))[None]  # (events, combos, 3)
         sx, sy, sz, se = (v[index].sum(axis=2) for v in (px, py, pz, energy))
         trijet_pt = np.where(is_btag[index].any(axis=2), np.hypot(sx, sy), -np.inf)
         best = np.argmax(trijet_pt, axis=1)[:, None]
@@ -62,6 +62,6 @@ def trijet_mass_flat(
 
 
 @cache
-def _combinations(n: int) -> np.ndarray:
+def jet_triplets(n: int) -> np.ndarray:
     """All 3-combinations of range(n) in lexicographic order, shape (combos, 3)."""
     return np.array(list(combinations(range(n), 3)), dtype=np.int64).reshape(-1, 3)

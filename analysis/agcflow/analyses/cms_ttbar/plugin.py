@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import awkward as ak
 import numpy as np
 
-from agcflow.analyses.base import Analysis, Chunk, Filled, Variation
+from agcflow.analyses.base import Analysis, Chunk, CutParameter, Filled, RelaxedForm, Variation
 from agcflow.analyses.cms_ttbar import settings as ttbar_settings
 from agcflow.analyses.cms_ttbar.query import LAYOUT, DeliveryQuery
 from agcflow.analyses.cms_ttbar.selection import (
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
 
 OBSERVABLES = {"ht": "HT", "mbjj": "m_bjj"}
 SCALE_VARIATIONS = ("scale_var_up", "scale_var_down")
+# the default optimisation grid: (low, high, points) per cut; jet pt raised to what was delivered
+CUT_GRID = {"jet_pt_min": (25.0, 60.0, 8), "btag_min": (0.3, 0.9, 7)}
 
 
 class CmsTtbar(Analysis):
@@ -119,6 +122,25 @@ class CmsTtbar(Analysis):
             weight=chunk.weight, seed=chunk.seed, systematics=bool(chunk.variations),
             scale_variation=chunk.wants(SCALE_VARIATIONS[0]),
         )
+
+    def cut_values(self, analysis: AnalysisSettings) -> dict[str, float]:
+        cuts = analysis.options.cuts
+        return {name: float(getattr(cuts, name)) for name in CUT_GRID}
+
+    def with_cuts(self, analysis: AnalysisSettings, values: Mapping[str, float]) -> AnalysisSettings:
+        super().with_cuts(analysis, values)  # refuses unknown names
+        options = analysis.options
+        return dataclasses.replace(analysis, options=dataclasses.replace(options, cuts=dataclasses.replace(options.cuts, **values)))
+
+    def cut_parameters(self, analysis: AnalysisSettings, preselection: Any) -> tuple[CutParameter, ...]:
+        lowest = {"jet_pt_min": preselection.jet_pt_min * analysis.options.variations.pt_scale_factor}
+        return tuple(CutParameter(name, max(low, lowest.get(name, low)), high, points)
+                     for name, (low, high, points) in CUT_GRID.items())
+
+    def relaxed_form(self) -> RelaxedForm:
+        from agcflow.analyses.cms_ttbar.relaxed import RelaxedTtbar
+
+        return RelaxedTtbar()
 
     def samples(self) -> Mapping[str, Sequence[str]]:
         from agcflow.analyses.cms_ttbar import generator

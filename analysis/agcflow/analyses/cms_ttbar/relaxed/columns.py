@@ -1,7 +1,7 @@
 """The cached columns of all samples as padded per-event jet tables, for the relaxed analysis.
 
 The cuts that are not optimised (leptons, jet |eta| and id) are applied here, exactly;
-the jet pt and b-tag thresholds are left to :mod:`agcflow.relaxed.selection`. Events with
+the jet pt and b-tag thresholds are left to :mod:`agcflow.analyses.cms_ttbar.relaxed.selection`. Events with
 fewer jets than the region minimum can never be selected and are dropped. The 3-jet
 combinations of every event are listed largest trijet pt first (ties in lexicographic
 order, as the hard-cut m_bjj), with their masses, for each jet-pt variation.
@@ -20,18 +20,14 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from agcflow.analyses.base import expected_variations
+from agcflow.analyses.base import DeliveredSample, expected_variations
 from agcflow.analyses.cms_ttbar import objects
-from agcflow.analyses.cms_ttbar.observables import _combinations
+from agcflow.analyses.cms_ttbar.observables import jet_triplets
 from agcflow.analyses.cms_ttbar.selection import chunk_from_flat, jet_pts, one_lepton_jets
 from agcflow.config import AnalysisSettings
-from agcflow.delivery.local import read_columns
 from agcflow.physics.jagged import Flat
-from agcflow.processing.run import delivered_samples
 
 log = logging.getLogger(__name__)
-
-JET_PT_VARIATIONS = ("pt_scale_up", "pt_res_up")
 
 
 class JetTable(NamedTuple):
@@ -66,12 +62,13 @@ class Events:
     groups: tuple[Group, ...]
 
 
-def load_events(manifest: Mapping[str, Any], analysis: AnalysisSettings, seed: int) -> Events:
-    """All delivered samples' events, each jet-pt variation of a nominal sample a group."""
+def load_events(samples: Mapping[str, DeliveredSample], analysis: AnalysisSettings, seed: int) -> Events:
+    """All delivered samples' events, each jet-pt variation of a nominal sample a group;
+    ``samples``: per sample a function reading its flat columns, and its manifest entry."""
     groups: list[Group] = []
     parts: list[tuple[Flat, float]] = []
-    for key, (columns, meta) in delivered_samples(manifest, analysis).items():
-        chunk = chunk_from_flat(read_columns(columns))
+    for key, (read, meta) in samples.items():
+        chunk = chunk_from_flat(dict(read()))
         nominal = meta["variation"] == "nominal"
         for name, jets in _jet_variations(chunk, analysis, seed, with_variations=nominal).items():
             groups.append(Group(meta["process"], meta["variation"] if name == "nominal" else name,
@@ -119,7 +116,7 @@ def _table(jets: Flat, n_jets: int, weight: float, group: int) -> JetTable:
     mass, real = padded(jets.mass), padded(np.ones(len(jets.pt)))
     px, py, pz = pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)
     energy = np.sqrt(px**2 + py**2 + pz**2 + mass**2)
-    combos = _combinations(n_jets)  # [C, 3], lexicographic
+    combos = jet_triplets(n_jets)  # [C, 3], lexicographic
     sx, sy, sz, se = (v[:, combos].sum(axis=2) for v in (px, py, pz, energy))
     order = np.argsort(-np.hypot(sx, sy), axis=1, kind="stable")
     combo_mass = np.sqrt(np.maximum(se**2 - sx**2 - sy**2 - sz**2, 0.0))

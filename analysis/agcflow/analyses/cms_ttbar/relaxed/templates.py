@@ -3,32 +3,21 @@
 Templates are keyed ``(region, process, variation)`` with ``variation`` as in the histogram
 names ("nominal", "pt_scale_up", "btag_var_0_up", "ME_var", ...) and hold the yields and
 squared-weight sums in the fit bins. All samples and jet-pt variations are computed in one
-vectorised pass over each table of :class:`~agcflow.relaxed.columns.Events`.
+vectorised pass over each table of :class:`~agcflow.analyses.cms_ttbar.relaxed.columns.Events`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import jax.numpy as jnp
 
+from agcflow.analyses.base import Relaxation, Templates
+from agcflow.analyses.cms_ttbar.relaxed import selection
+from agcflow.analyses.cms_ttbar.relaxed.columns import Group, JetTable
 from agcflow.analyses.cms_ttbar.systematics import scale_weight_factors
 from agcflow.config import AnalysisSettings
-from agcflow.relaxed import selection
-from agcflow.relaxed.columns import Group, JetTable
-
-Templates = dict[tuple[str, str, str], tuple[Any, Any]]
-
-
-@dataclass(frozen=True)
-class Relaxation:
-    """How soft the analysis is: sigmoid width per cut parameter (0: hard) and the
-    Gaussian kernel width of the histograms in GeV (0: hard bins)."""
-
-    widths: Mapping[str, float]
-    bandwidth: float
 
 
 def all_templates(

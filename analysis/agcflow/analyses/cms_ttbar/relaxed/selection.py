@@ -18,8 +18,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from agcflow.analyses.cms_ttbar.relaxed.columns import JetTable
 from agcflow.config import Region
-from agcflow.relaxed.columns import JetTable
 
 _TINY = 1e-12  # keeps m_bjj and its gradient finite in events without a usable combination
 
