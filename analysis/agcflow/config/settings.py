@@ -1,6 +1,8 @@
 """The frozen, typed settings a configuration file becomes, one dataclass per section.
 
-Each field is named after its key in the file and typed as the stages use it.
+Each field is named after its key in the file and typed as the stages use it; the generic
+converter (:func:`agcflow.config.convert.build`) fills them from the validated mapping. The few
+fields read otherwise say so in their metadata (:func:`agcflow.config.convert.spec`).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from agcflow.config import plugins, stage_settings
+from agcflow.config.convert import spec
 
 
 @dataclass(frozen=True)
@@ -30,8 +33,8 @@ class Region:
     name: str
     label: str
     observable: str
-    axis_label: str
-    selection: dict[str, Any] = field(default_factory=dict, hash=False)
+    axis_label: str = field(metadata=spec(default_from="observable"))
+    selection: dict[str, Any] = field(default_factory=dict, hash=False, metadata=spec(rest=True))
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,7 @@ class Systematic:
 
     name: str
     label: str
-    samples: tuple[str, ...] | None  # None: every sample
+    samples: tuple[str, ...] | None = None  # None: every sample
     up: str | None = None
     down: str | None = None
     symmetrize: bool = False
@@ -63,16 +66,16 @@ class AnalysisSettings:
     name: str
     tree: str
     lumi_pb: float
-    samples: tuple[Sample, ...]
-    regions: tuple[Region, ...]
+    samples: tuple[Sample, ...] = field(metadata=spec(keyed="name"))
+    regions: tuple[Region, ...] = field(metadata=spec(keyed="name"))
     histogram: HistogramAxis
-    pseudodata_average: tuple[str, ...]
-    pseudodata_add: tuple[str, ...]
+    pseudodata_average: tuple[str, ...] = field(metadata=spec(key="pseudodata.average"))
+    pseudodata_add: tuple[str, ...] = field(metadata=spec(key="pseudodata.add"))
     systematics: tuple[Systematic, ...]
     kind: str = plugins.DEFAULT_KIND
     # the plugin's typed settings (Analysis.options) and the agcflow.analyses.base.Analysis itself
-    options: Any = field(default=None, compare=False)
-    plugin: Any = field(default=None, compare=False, repr=False)
+    options: Any = field(default=None, compare=False, metadata=spec(given=True))
+    plugin: Any = field(default=None, compare=False, repr=False, metadata=spec(given=True))
 
     def sample(self, name: str) -> Sample:
         """The sample called ``name``.
@@ -148,7 +151,7 @@ class DeliverySettings:
     backend: str = "local"
     cache_dir: Path = Path("cache/delivery")
     # the plugin's typed loose preselection (Analysis.preselection)
-    preselection: Any = field(default=None)
+    preselection: Any = field(default=None, metadata=spec(given=True))
     servicex: ServiceXSettings = field(default_factory=ServiceXSettings)
 
 
@@ -210,17 +213,17 @@ class FitSettings:
     device: str = "auto"
     poi: str = "ttbar_norm"
     poi_bounds: tuple[float, float] = (0.0, 10.0)
-    fit_edges: tuple[float, ...] = tuple(range(110, 551, 40))
+    fit_edges: tuple[float, ...] = tuple(float(edge) for edge in range(110, 551, 40))
     ranking: bool = True
     ranking_engine: str = "fast"  # fast: compiled Newton fits (cabinetry's where unsupported) | cabinetry
 
 
 @dataclass(frozen=True)
 class SignalSettings:
-    """A signal hypothesis of ``reinterpret.signals``."""
+    """A signal hypothesis of ``reinterpret.signals`` (its label defaults to its name)."""
 
     name: str
-    label: str
+    label: str = field(metadata=spec(default_from="name"))
     xsec_pb: float
     parameters: dict[str, float] = field(default_factory=dict, hash=False)  # e.g. {"mass": 750.0}
 
@@ -252,18 +255,18 @@ class BenchmarkSettings:
 class Settings:
     """A whole configuration, validated and typed; ``raw`` keeps the validated mapping."""
 
-    source: Path
-    digest: str
+    source: Path = field(metadata=spec(given=True))
+    digest: str = field(metadata=spec(given=True))
     analysis: AnalysisSettings
     inputs: InputSettings
     delivery: DeliverySettings
     cluster: ClusterSettings
     processing: ProcessingSettings
     fit: FitSettings
-    results_dir: Path
+    results_dir: Path = field(metadata=spec(key="outputs.results_dir"))
     reinterpret: ReinterpretSettings = field(default_factory=ReinterpretSettings)
     benchmark: BenchmarkSettings = field(default_factory=BenchmarkSettings)
-    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=spec(given=True))
 
     def stage_record(self, stage: str) -> dict[str, Any]:
         """The settings ``stage``'s results depend on, with their digest (agcflow.config.stage_settings)."""
