@@ -91,6 +91,8 @@ def run_problems(settings: Settings) -> list[str]:
 def fit_edge_problems(settings: Settings) -> list[str]:
     """``fit.fit_edges`` must be strictly increasing edges of the histogram's bins."""
     axis = settings.analysis.histogram
+    if axis.high <= axis.low:  # no bins to compare with; analysis_problems names the histogram
+        return []
     width = (axis.high - axis.low) / axis.bins
     edges = settings.fit.fit_edges
     problems = []
