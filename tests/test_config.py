@@ -43,6 +43,7 @@ def test_schema_in_configs_is_the_packaged_one():
         ("processing.chunksize", 10, "processing: Additional properties are not allowed ('chunksize' was unexpected)"),
         ("analysis.pseudodata.add", ["zjets"], "analysis.pseudodata.add: 'zjets' is not a sample histogram"),
         ("cluster.kind", "address", "cluster.address: required when cluster.kind = 'address'"),
+        ("analysis.histogram", {"bins": 2, "low": 5, "high": 5}, "analysis.histogram: high = 5.0 must exceed low = 5.0"),
     ],
 )
 def test_bad_values_are_rejected_naming_key_value_and_what_is_allowed(dotted, value, expected):

@@ -121,7 +121,7 @@ import json, os, sys, types, yaml
 sys.modules["agcflow"] = None  # importing agcflow fails
 space = {{"os": os, "config": {{}}, "workflow": types.SimpleNamespace(basedir={str(ROOT)!r}, cores=1)}}
 exec(open({str(ROOT / "workflow/rules/common.smk")!r}).read(), space)
-space["STAGE_SETTINGS"] = space["load_package_module"]("stage_settings.py")
+space["STAGE_SETTINGS"] = space["load_package_module"]("config/stage_settings.py")
 space["CFG"] = yaml.safe_load(open({str(path)!r}))
 digest = space["settings_digest"]
 print(json.dumps({{stage: [digest(stage), digest(stage, {overrides!r})] for stage in space["STAGE_SETTINGS"].STAGE_SETTINGS}}))

@@ -1,0 +1,118 @@
+"""Semantic checks of built settings: what a JSON schema cannot say (names that must refer to
+samples, histograms and variations, bin edges, bounds, keys one choice requires)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from agcflow.config.enums import address_problem
+from agcflow.config.settings import AnalysisSettings, Settings
+from agcflow.errors import ConfigError
+
+
+def check_semantics(settings: Settings, source: Path) -> None:
+    """Raise on every semantic problem of ``settings`` at once.
+
+    Args:
+        settings: The settings built from a schema-valid configuration.
+        source: The configuration file, named in the error.
+
+    Raises:
+        ConfigError: One line per problem, each naming its key and what is valid.
+    """
+    problems = [*analysis_problems(settings.analysis), *run_problems(settings)]
+    if problems:
+        raise ConfigError(f"{source}: invalid configuration:\n  " + "\n  ".join(problems))
+
+
+def analysis_problems(analysis: AnalysisSettings) -> list[str]:
+    """Problems of the ``analysis`` block: binning, pseudodata, systematics, the plugin's own."""
+    problems = []
+    names = [s.name for s in analysis.samples]
+    axis = analysis.histogram
+    if axis.high <= axis.low:
+        problems.append(f"analysis.histogram: high = {axis.high} must exceed low = {axis.low}")
+    suffixes = sorted(f"{s.name}_{v}" if v != "nominal" else s.name for s in analysis.samples for v in s.variations)
+    for part in ("average", "add"):
+        for key in getattr(analysis, f"pseudodata_{part}"):
+            if key not in suffixes:
+                problems.append(f"analysis.pseudodata.{part}: {key!r} is not a sample histogram; valid: {suffixes}")
+    problems.extend(analysis.plugin.problems(analysis))
+    problems.extend(variation_problems(analysis))
+    for i, syst in enumerate(analysis.systematics):
+        for sample in syst.samples or ():
+            if sample not in names:
+                problems.append(f"analysis.systematics[{i}].samples: {sample!r} is not a sample; valid: {names}")
+    return problems
+
+
+def variation_problems(analysis: AnalysisSettings) -> list[str]:
+    """Every systematic template names a histogram that will exist: a sample variation or a
+    variation of the plugin's registry filled for each of its samples."""
+    registry = {v.name: v for v in analysis.plugin.variations(analysis)}
+    problems = []
+    for i, syst in enumerate(analysis.systematics):
+        for template in (syst.up, syst.down):
+            if template is None:
+                continue
+            known = {s.name for s in analysis.samples}
+            samples = [name for name in syst.samples or known if name in known]
+            missing = [name for name in samples if template not in analysis.sample(name).variations
+                       and not (template in registry and registry[template].applies_to(name))]
+            if missing:
+                problems.append(
+                    f"analysis.systematics[{i}] ({syst.name}): no histogram {template!r} for samples {missing}; "
+                    f"valid: their sample variations or the analysis' variations {sorted(registry)}")
+    return problems
+
+
+def run_problems(settings: Settings) -> list[str]:
+    """Problems of how the analysis runs: the cluster address, the inputs, the fit's edges and bounds."""
+    problems = []
+    if settings.cluster.kind == "address" and not settings.cluster.address:
+        problems.append("cluster.address: required when cluster.kind = 'address' (e.g. tcp://host:8786)")
+    elif settings.cluster.kind == "address":
+        problems.append(address_problem(settings.cluster.address))
+    tls = settings.cluster.tls
+    if settings.cluster.kind == "address" and str(settings.cluster.address).startswith("tls://") \
+            and not (tls.ca_file and tls.cert and tls.key):
+        problems.append("cluster.tls: a tls:// cluster.address needs cluster.tls.ca_file, cert and key (PEM files)")
+    inputs = settings.inputs
+    if inputs.source == "fileset" and inputs.fileset is None:
+        problems.append("inputs.fileset: required when inputs.source = 'fileset'")
+    if inputs.source == "agc" and inputs.agc_list is None:
+        problems.append("inputs.agc_list: required when inputs.source = 'agc'")
+    problems.extend(fit_edge_problems(settings))
+    problems.extend(bounds_problems(settings))
+    return [problem for problem in problems if problem]
+
+
+def fit_edge_problems(settings: Settings) -> list[str]:
+    """``fit.fit_edges`` must be strictly increasing edges of the histogram's bins."""
+    axis = settings.analysis.histogram
+    if axis.high <= axis.low:  # no bins to compare with; analysis_problems names the histogram
+        return []
+    width = (axis.high - axis.low) / axis.bins
+    edges = settings.fit.fit_edges
+    problems = []
+    if list(edges) != sorted(set(edges)):
+        problems.append(f"fit.fit_edges = {list(edges)}: must be strictly increasing")
+    for edge in edges:
+        offset = (edge - axis.low) / width
+        if not axis.low <= edge <= axis.high or abs(offset - round(offset)) > 1e-9:
+            problems.append(
+                f"fit.fit_edges: {edge} is not a histogram bin edge "
+                f"({axis.bins} bins from {axis.low} to {axis.high})"
+            )
+    return problems
+
+
+def bounds_problems(settings: Settings) -> list[str]:
+    """The fit's and the reinterpretation's POI bounds: finite, the lower below the upper."""
+    problems = []
+    for key, (lo, hi) in {"fit.poi_bounds": settings.fit.poi_bounds,
+                          "reinterpret.poi_bounds": settings.reinterpret.poi_bounds}.items():
+        if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+            problems.append(f"{key} = {[lo, hi]}: expected finite bounds with the lower below the upper")
+    return problems

@@ -1,0 +1,65 @@
+"""The configuration's JSON schemas (draft 2020-12): the packaged generic one with the closed
+choices of :mod:`agcflow.config.enums`, one with an analysis plugin's keys, and the workflow's."""
+
+from __future__ import annotations
+
+import copy
+import json
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from agcflow.config import plugins
+from agcflow.config.enums import SCHEMA_ENUMS
+
+
+@cache
+def base_schema() -> dict[str, Any]:
+    """The JSON schema of a configuration file's generic keys.
+
+    Returns:
+        ``schema/config.schema.json`` with each closed choice of ``SCHEMA_ENUMS`` as its ``enum``
+        (cached: copy it before changing it).
+    """
+    text = resources.files("agcflow").joinpath("config/schema/config.schema.json").read_text()
+    loaded = json.loads(text)
+    for (section, key), choices in SCHEMA_ENUMS.items():
+        loaded["properties"][section]["properties"][key]["enum"] = list(choices)
+    return loaded
+
+
+def schema(plugin: Any = None) -> dict[str, Any]:
+    """The configuration's JSON schema with an analysis plugin's keys.
+
+    Args:
+        plugin: The analysis plugin (default: the default plugin, ``cms_ttbar``).
+
+    Returns:
+        The generic schema with the plugin's ``analysis`` and region properties, its observables
+        and its ``delivery.preselection``.
+    """
+    plugin = plugin or plugins.load(plugins.DEFAULT_KIND)
+    full = copy.deepcopy(base_schema())
+    analysis = full["properties"]["analysis"]
+    extra = plugin.options_schema()
+    analysis["properties"].update(extra.get("properties", {}))
+    analysis["required"] = [*analysis["required"], *extra.get("required", [])]
+    region = full["$defs"]["region"]
+    extra = plugin.region_schema()
+    region["properties"].update(extra.get("properties", {}))
+    region["required"] = [*region["required"], *extra.get("required", [])]
+    region["properties"]["observable"] = {"enum": sorted(plugin.observables())}
+    full["properties"]["delivery"]["properties"]["preselection"] = plugin.preselection_schema()
+    return full
+
+
+def workflow_schema() -> dict[str, Any]:
+    """The schema the Snakefile validates a configuration with (``configs/schema/``).
+
+    Returns:
+        The generic keys, any plugin's keys allowed (the CLI validates them with the plugin's schema).
+    """
+    full = copy.deepcopy(base_schema())
+    full["properties"]["analysis"]["additionalProperties"] = True
+    full["$defs"]["region"]["additionalProperties"] = True
+    return full
