@@ -30,7 +30,7 @@ log = logging.getLogger("agcflow")
 @click.option("--expect-settings", metavar="STAGE=DIGEST", default=None,
               help="Fail unless the settings STAGE depends on have this digest (Snakemake passes the one it reran for).")
 def cli(verbose: int, expect_settings: str | None) -> None:
-    """agcflow: the AGC ttbar analysis from data delivery to a fitted result."""
+    """agcflow: an AGC analysis (a plugin, analysis.kind) from data delivery to a fitted result."""
     configure_logging(verbose)
 
 

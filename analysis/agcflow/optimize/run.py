@@ -62,7 +62,7 @@ def optimize(
                                 "bandwidth_gev": options.bandwidth, "learning_rate": options.learning_rate,
                                 "steps": options.steps, "start": options.start}
     write_json(output_dir / f"{strategy}.json", record)
-    figures(output_dir, parameters)
+    figures(output_dir, parameters, settings.fit.poi)
     log.info("%s optimum %s: %.5f (%d evaluations)", strategy, record["optimum"], best["objective"], len(path))
     return record
 
@@ -78,17 +78,19 @@ def _optimum(strategy: str, path: Sequence[Mapping[str, Any]]) -> Mapping[str, A
     return min(evaluated, key=lambda entry: entry["objective"])
 
 
-def figures(output_dir: Path, parameters: Sequence[CutParameter]) -> list[Path]:
+def figures(output_dir: Path, parameters: Sequence[CutParameter], poi: str) -> list[Path]:
     """The landscape (grid, with the gradient path when both exist) and objective vs
-    iteration of the results found in ``output_dir``."""
+    iteration of the results found in ``output_dir``; the objective is the expected
+    uncertainty on ``poi``."""
     results = {s: read_json(output_dir / f"{s}.json") for s in STRATEGIES if (output_dir / f"{s}.json").exists()}
-    written = [_iterations(results, output_dir / "objective_vs_iteration.png")]
+    label = f"expected uncertainty on {poi}"
+    written = [_iterations(results, output_dir / "objective_vs_iteration.png", label)]
     if "grid" in results and len(parameters) == 2:
-        written.append(_landscape(results, parameters, output_dir / "landscape.png"))
+        written.append(_landscape(results, parameters, output_dir / "landscape.png", label))
     return written
 
 
-def _landscape(results: Mapping[str, Any], parameters: Sequence[CutParameter], output: Path) -> Path:
+def _landscape(results: Mapping[str, Any], parameters: Sequence[CutParameter], output: Path, label: str) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -99,7 +101,7 @@ def _landscape(results: Mapping[str, Any], parameters: Sequence[CutParameter], o
     values = np.array([np.nan if p["objective"] is None else p["objective"] for p in grid]).reshape(x.points, y.points)
     figure, axes = plt.subplots(figsize=(6.4, 4.8))
     mesh = axes.pcolormesh(x.values(), y.values(), values.T, shading="nearest", cmap="viridis")
-    figure.colorbar(mesh, label="expected uncertainty on ttbar_norm")
+    figure.colorbar(mesh, label=label)
     optimum = results["grid"]["optimum"]
     axes.plot(optimum[x.name], optimum[y.name], "w*", markersize=14, label="grid optimum")
     if "gradient" in results:
@@ -113,7 +115,7 @@ def _landscape(results: Mapping[str, Any], parameters: Sequence[CutParameter], o
     return _save(figure, output)
 
 
-def _iterations(results: Mapping[str, Any], output: Path) -> Path:
+def _iterations(results: Mapping[str, Any], output: Path, label: str) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -124,7 +126,7 @@ def _iterations(results: Mapping[str, Any], output: Path) -> Path:
         objectives = [np.nan if p["objective"] is None else p["objective"] for p in record["path"]]
         axes.plot(objectives, ".-" if strategy == "gradient" else ".", label=strategy)
     axes.set_xlabel("evaluation")
-    axes.set_ylabel("expected uncertainty on ttbar_norm")
+    axes.set_ylabel(label)
     axes.legend()
     return _save(figure, output)
 

@@ -2,7 +2,7 @@
 uncertainty on the POI.
 
 The model is the one :func:`agcflow.stats.workspace.build_workspace` asks cabinetry for:
-the POI as a norm factor on ttbar, each NormPlusShape systematic as a normsys (code 4)
+the POI as a norm factor on the plugin's ``poi_sample``, each NormPlusShape systematic as a normsys (code 4)
 plus a histosys (code 4p) normalised to the nominal yield (symmetrised ones as
 ``2 * nominal - up``), normalisations as normsys, and one staterror gamma per bin with
 pyhf's combined relative uncertainty. The arrays follow
