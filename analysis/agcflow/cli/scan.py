@@ -1,4 +1,4 @@
-"""``agcflow scan``, ``agcflow contour`` and ``agcflow bench scan-bench``: the signal scan
+"""``agcflow scan``, ``agcflow contour`` and ``agcflow bench scan``: the signal scan
 of published likelihoods (HEPData pallets) and its exclusion contours."""
 
 from __future__ import annotations
