@@ -10,8 +10,13 @@ import json
 
 import pytest
 
-from agcflow.delivery.manifest_types import FileEntry, Manifest, read_manifest
+from agcflow.analyses.cms_ttbar import ANALYSIS as CMS_TTBAR
+from agcflow.delivery.backends import deliver
+from agcflow.delivery.manifest_types import FileEntry, Manifest, SkimEntry, read_manifest
 from agcflow.errors import InputFileError
+from agcflow.inputs.fileset import InputFile, SampleFiles
+from agcflow.inputs.generate import generate_file
+from agcflow.util.io import write_json
 
 PATH = "results/delivery/manifest.json"
 
@@ -139,3 +144,16 @@ def test_read_manifest_names_the_file_that_is_no_manifest(tmp_path):
     with pytest.raises(InputFileError, match=f"^{tmp_path / 'absent.json'}: file not found"):
         read_manifest(tmp_path / "absent.json")
 
+
+def test_a_delivered_manifest_survives_writing_and_reading_byte_for_byte(settings, tmp_path, dask_client):
+    source = tmp_path / "ttbar.root"
+    generate_file(source, CMS_TTBAR, "ttbar", "nominal", 2_000, seed=5)
+    delivery = dataclasses.replace(settings.delivery, cache_dir=tmp_path / "cache")
+    sample = SampleFiles("ttbar", "nominal", (InputFile(str(source), 2_000),))
+    manifest = deliver([sample], delivery, settings.analysis, dask_client, progress=False)
+    assert manifest.backend == "local" and manifest.events_in == 2_000 and manifest.settings is None
+    assert isinstance(manifest.samples["ttbar__nominal"].skim, SkimEntry) and manifest.samples["ttbar__nominal"].skim.columns
+    first = write_json(tmp_path / "first.json", manifest.to_json())
+    again = read_manifest(first)
+    assert again == manifest
+    assert write_json(tmp_path / "again.json", again.to_json()).read_bytes() == first.read_bytes()
