@@ -45,22 +45,28 @@ def coffea_fileset(manifest: Manifest, analysis: AnalysisSettings) -> dict[str, 
     check_delivered(manifest)
     check_manifest_serves(manifest, analysis)
     return {
-        key: {"treename": "Events", "files": [entry.skim.path], "metadata": sample_metadata(key, entry, analysis)}
+        key: {"treename": "Events", "files": [entry.skim.path], "metadata": entry_metadata(key, entry, analysis)}
         for key, entry in manifest.samples.items()
         if entry.skim.nevts > 0
     }
 
 
-def sample_metadata(key: str, entry: SampleEntry, analysis: AnalysisSettings) -> dict[str, Any]:
-    """What the processor needs to know of a sample: names, event weight, weight systematics."""
-    if entry.nevts_total == 0:
+def sample_metadata(key: str, process: str, variation: str, nevts_total: int, analysis: AnalysisSettings) -> dict[str, Any]:
+    """What the processor needs to know of a sample: names, event weight, weight systematics;
+    ``nevts_total``, its input events, normalise it."""
+    if nevts_total == 0:
         raise AgcflowError(f"sample {key}: no readable input events (all files skipped?)")
-    sample = analysis.sample(entry.process)
+    sample = analysis.sample(process)
     return {
-        "process": entry.process,
-        "variation": entry.variation,
-        "weight": sample_weight(sample.xsec_pb, analysis.lumi_pb, entry.nevts_total),
+        "process": process,
+        "variation": variation,
+        "weight": sample_weight(sample.xsec_pb, analysis.lumi_pb, nevts_total),
     }
+
+
+def entry_metadata(key: str, entry: SampleEntry, analysis: AnalysisSettings) -> dict[str, Any]:
+    """``sample_metadata`` of a delivered sample."""
+    return sample_metadata(key, entry.process, entry.variation, entry.nevts_total, analysis)
 
 
 def delivered_samples(manifest: Manifest, analysis: AnalysisSettings) -> dict[str, tuple[str, dict[str, Any]]]:
@@ -74,7 +80,7 @@ def delivered_samples(manifest: Manifest, analysis: AnalysisSettings) -> dict[st
         if not entry.skim.columns:
             raise InputFileError(f"the manifest's sample {key!r} has no merged columns (written by an older "
                                  "agcflow?): run `agcflow deliver` again to refresh the cache")
-        samples[key] = (entry.skim.columns, sample_metadata(key, entry, analysis))
+        samples[key] = (entry.skim.columns, entry_metadata(key, entry, analysis))
     return samples
 
 
