@@ -237,6 +237,19 @@ def test_json_of_the_wrong_kind_is_one_line_naming_the_file(cli, wrong_json, tmp
     assert not list(tmp_path.glob("*.png"))
 
 
+@pytest.mark.parametrize(("command", "given", "expected"), [
+    ("process", "list", "not a delivery manifest this agcflow reads: the file is an array, not an object"),
+    ("cached-pass", "other_result", "not a delivery manifest this agcflow reads: key 'samples' is missing"),
+    ("optimize", "scan", "not a delivery manifest this agcflow reads: key 'samples' is missing"),
+])
+def test_a_file_that_is_no_manifest_is_one_line_naming_it(cli, wrong_json, tmp_path, command, given, expected):
+    path = wrong_json[given]
+    outputs = {"optimize": ["--strategy", "grid", "--output-dir", tmp_path / "out"]}.get(
+        command, ["--output", tmp_path / "h.root", "--metrics", tmp_path / "m.json"])
+    code, _, err = cli(command, "--config", CONFIG, "--manifest", path, *outputs)
+    assert_one_line_error(code, err, str(path), expected, "run `agcflow deliver` again")
+    assert not (tmp_path / "h.root").exists() and not (tmp_path / "out").exists()
+
 def test_contour_on_points_on_one_line_names_the_file(cli, tmp_path):
     records = {f"p{i}": {"values": [100.0 * i, 50.0 * i], "status": "ok", "CLs_obs": 0.01 * i, "CLs_exp": [0.01 * i] * 5}
                for i in range(1, 6)}

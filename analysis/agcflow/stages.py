@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +16,12 @@ from agcflow.compute import cluster
 from agcflow.config import Settings
 from agcflow.delivery.backends import deliver
 from agcflow.delivery.manifest import check_manifest
+from agcflow.delivery.manifest_types import Manifest, read_manifest
 from agcflow.inputs import fileset as inputs
 from agcflow.processing import run as processing
 from agcflow.processing.histograms import save_root
 from agcflow.util import provenance
-from agcflow.util.io import check_writable, read_json, write_json
+from agcflow.util.io import check_writable, write_json
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +41,7 @@ def generate(settings: Settings, progress: bool = True) -> Path:
     )
 
 
-def run_delivery(settings: Settings, output: Path, client=None, progress: bool = True) -> dict[str, Any]:
+def run_delivery(settings: Settings, output: Path, client=None, progress: bool = True) -> Manifest:
     """Deliver the configured inputs; write the manifest to ``output``."""
     inputs.check_source(settings.inputs)
     fileset = inputs.fileset_path(settings.inputs)
@@ -52,13 +54,16 @@ def run_delivery(settings: Settings, output: Path, client=None, progress: bool =
             skip_bad_files=settings.processing.skip_bad_files, progress=progress,
         )
     processing.check_delivered(manifest)
-    manifest[provenance.SETTINGS_KEY] = settings.stage_record("deliver")
-    manifest["provenance"] = provenance.block(
-        settings.digest, provenance.digest_files([fileset]), started, manifest["wall_s"],
-        {"delivery": settings.delivery.backend, "cluster": settings.cluster.kind},
+    manifest = replace(
+        manifest,
+        settings=settings.stage_record("deliver"),
+        provenance=provenance.block(
+            settings.digest, provenance.digest_files([fileset]), started, manifest.wall_s,
+            {"delivery": settings.delivery.backend, "cluster": settings.cluster.kind},
+        ),
     )
-    write_json(output, manifest)
-    log.info("delivered %d of %d events in %.1f s", manifest["events_out"], manifest["events_in"], manifest["wall_s"])
+    write_json(output, manifest.to_json())
+    log.info("delivered %d of %d events in %.1f s", manifest.events_out, manifest.events_in, manifest.wall_s)
     return manifest
 
 
@@ -66,7 +71,7 @@ def run_processing(
     settings: Settings, manifest_path: Path, histograms: Path, metrics_path: Path, client=None, progress: bool = True
 ) -> dict[str, Any]:
     """Process the delivered skims; write ``histograms`` (ROOT) and the metrics JSON."""
-    manifest = read_json(manifest_path)
+    manifest = read_manifest(manifest_path)
     check_manifest(settings, manifest, manifest_path)
     check_writable(Path(histograms).parent, Path(metrics_path).parent)
     started = provenance.now()
@@ -80,7 +85,7 @@ def run_processing(
     result[provenance.SETTINGS_KEY] = settings.stage_record("process")
     result["provenance"] = provenance.block(
         settings.digest, provenance.digest_files([manifest_path]), started, metrics["wall_s"],
-        {"cluster": settings.cluster.kind, "delivery": manifest.get("backend", "local")},
+        {"cluster": settings.cluster.kind, "delivery": manifest.backend},
     )
     write_json(metrics_path, result)
     log.info("processed %d events: %.0f events/s per core (delivery + processing)",
@@ -95,7 +100,7 @@ def run_cached_pass(
     is read. Refused when the settings need events the delivery did not keep."""
     from agcflow.processing.cached import cached_pass
 
-    manifest = read_json(manifest_path)
+    manifest = read_manifest(manifest_path)
     check_manifest(settings, manifest, manifest_path)
     check_writable(Path(histograms).parent, Path(metrics_path).parent)
     started = provenance.now()
@@ -103,31 +108,31 @@ def run_cached_pass(
         _, cores = cluster.worker_count(active)
         hists, metrics = cached_pass(manifest, settings.analysis, settings.processing, active)
     save_root(hists, histograms, settings.stage_record("process"))
-    result = {"events": manifest["events_in"], "events_delivered": manifest["events_out"], "cores": cores,
+    result = {"events": manifest.events_in, "events_delivered": manifest.events_out, "cores": cores,
               **metrics, "provenance": provenance.block(settings.digest, provenance.digest_files([manifest_path]),
                                                         started, metrics["wall_s"], {"cluster": settings.cluster.kind})}
     write_json(metrics_path, result)
     return result
 
 
-def _metrics(manifest: dict[str, Any], metrics: dict[str, Any], workers: int, threads: int) -> dict[str, Any]:
-    events = manifest["events_in"]
-    first_pass_s = manifest["wall_s"] + metrics["wall_s"]
+def _metrics(manifest: Manifest, metrics: dict[str, Any], workers: int, threads: int) -> dict[str, Any]:
+    events = manifest.events_in
+    first_pass_s = manifest.wall_s + metrics["wall_s"]
     return {
         "events": events,
-        "events_delivered": manifest["events_out"],
+        "events_delivered": manifest.events_out,
         "events_processed": metrics["entries"],
         "chunks": metrics["chunks"],
-        "bytes_read": manifest["bytes_read"] + metrics["bytes_read"],
-        "delivery_wall_s": manifest["wall_s"],
+        "bytes_read": manifest.bytes_read + metrics["bytes_read"],
+        "delivery_wall_s": manifest.wall_s,
         "processing_wall_s": metrics["wall_s"],
         "wall_s": first_pass_s,
         "events_per_s": events / first_pass_s if first_pass_s else 0.0,
         "first_pass_events_per_s_per_core": events / first_pass_s / max(threads, 1) if first_pass_s else 0.0,
-        "delivery_cached_files": manifest.get("files_cached", 0),
+        "delivery_cached_files": manifest.files_cached,
         "workers": workers,
         "cores": threads,
-        "skipped_files": manifest.get("skipped", []),
+        "skipped_files": [s.to_json() for s in manifest.skipped],
         "allowed_failures": metrics["allowed_failures"],
     }
 

@@ -108,9 +108,9 @@ def test_strict_mode_fails_and_skip_mode_records_bad_files(ttbar_file, settings,
     with pytest.raises(InputFileError, match="bad.root"):
         deliver([sample], delivery, *args[2:], progress=False)
     manifest = deliver([sample], delivery, *args[2:], skip_bad_files=True, progress=False)
-    assert [s["path"] for s in manifest["skipped"]] == [str(bad)]
-    assert manifest["samples"]["ttbar__nominal"]["nevts_total"] == 5_000
-    assert manifest["events_in"] == 5_000
+    assert [s.path for s in manifest.skipped] == [str(bad)]
+    assert manifest.samples["ttbar__nominal"].nevts_total == 5_000
+    assert manifest.events_in == 5_000
 
 
 def test_unreachable_remote_file_fails_clearly_and_quickly(query, tmp_path):

@@ -61,10 +61,10 @@ def test_empty_but_valid_file_contributes_zero_events_and_is_listed(bad_files, f
     fileset = fileset_with(fault_fileset, tmp_path / "fileset.json", WJETS, [(path, 0)])
     settings = fault_settings(tmp_path, fileset, shared_cache(fault_base))
     manifest = pipeline.run_delivery(settings, tmp_path / "manifest.json", client=dask_client, progress=False)
-    records = {r["source"]: r for r in manifest["samples"]["wjets__nominal"]["files"]}
-    assert (records[str(path)]["nevts_in"], records[str(path)]["nevts_out"]) == (0, 0)
-    assert manifest["skipped"] == [] and len(records) == 3
-    assert manifest["events_in"] == dataset_size(fault_fileset)[1]
+    records = {r.source: r for r in manifest.samples["wjets__nominal"].files}
+    assert (records[str(path)].nevts_in, records[str(path)].nevts_out) == (0, 0)
+    assert manifest.skipped == () and len(records) == 3
+    assert manifest.events_in == dataset_size(fault_fileset)[1]
 
 
 def test_skip_mode_lists_every_skipped_file_in_manifest_metrics_and_log(bad_files, fault_fileset, fault_base, tmp_path,
@@ -76,10 +76,10 @@ def test_skip_mode_lists_every_skipped_file_in_manifest_metrics_and_log(bad_file
         manifest = pipeline.run_delivery(settings, tmp_path / "manifest.json", client=dask_client, progress=False)
         metrics = pipeline.run_processing(settings, tmp_path / "manifest.json", tmp_path / "histograms.root",
                                           tmp_path / "metrics.json", client=dask_client, progress=False)
-    assert {s["path"] for s in manifest["skipped"]} == bad
+    assert {s.path for s in manifest.skipped} == bad
     assert {s["path"] for s in metrics["skipped_files"]} == bad
     logged = [r.getMessage() for r in caplog.records if "skipping bad input file" in r.getMessage()]
     assert len(logged) == 3 and all(any(path in line for line in logged) for path in bad)
-    sources = {r["source"] for r in manifest["samples"]["wjets__nominal"]["files"]}
+    sources = {r.source for r in manifest.samples["wjets__nominal"].files}
     assert str(bad_files["empty"][0]) in sources and not bad & sources
-    assert metrics["events_processed"] == manifest["events_out"] > 0
+    assert metrics["events_processed"] == manifest.events_out > 0

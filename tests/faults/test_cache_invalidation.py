@@ -4,7 +4,6 @@ reused. Unchanged settings reuse everything (the control that makes the misses m
 
 from __future__ import annotations
 
-import json
 import os
 
 import pytest
@@ -14,6 +13,7 @@ from agcflow import stages as pipeline
 from agcflow.analyses.cms_ttbar.query import DeliveryQuery
 from agcflow.delivery import local
 from agcflow.delivery.local import cache_key, deliver_file
+from agcflow.delivery.manifest_types import read_manifest
 from agcflow.errors import ConfigError
 
 from .conftest import copy_of, fault_settings
@@ -26,9 +26,9 @@ LOOSER = {"delivery.preselection.jet_pt_min": 20.0}
 def test_unchanged_settings_reuse_every_cached_file(fault_manifest, fault_fileset, fault_base, dask_client, tmp_path):
     again = pipeline.run_delivery(fault_settings(fault_base, fault_fileset), tmp_path / "m.json", client=dask_client,
                                   progress=False)
-    first = json.loads(fault_manifest.read_text())
-    assert again["files_cached"] == sum(len(s["files"]) for s in first["samples"].values()) > 0
-    assert again["events_out"] == first["events_out"]
+    first = read_manifest(fault_manifest)
+    assert again.files_cached == sum(len(s.files) for s in first.samples.values()) > 0
+    assert again.events_out == first.events_out
 
 
 def test_a_query_change_misses_the_cache_and_refuses_the_old_manifest(fault_manifest, fault_fileset, fault_base,
@@ -38,8 +38,8 @@ def test_a_query_change_misses_the_cache_and_refuses_the_old_manifest(fault_mani
         with pytest.raises(ConfigError, match=f"{fault_manifest}: delivered with another query"):
             stage(looser, fault_manifest, tmp_path / "h.root", tmp_path / "m.json", client=dask_client)
     manifest = pipeline.run_delivery(looser, tmp_path / "manifest.json", client=dask_client, progress=False)
-    assert manifest["files_cached"] == 0
-    assert manifest["events_out"] > json.loads(fault_manifest.read_text())["events_out"]
+    assert manifest.files_cached == 0
+    assert manifest.events_out > read_manifest(fault_manifest).events_out
 
 
 def test_a_code_version_change_misses_the_cache(wjets_file, settings, tmp_path, monkeypatch):

@@ -106,7 +106,7 @@ def test_deliver_killed_leaves_only_complete_cache_entries_and_rerun_reuses_them
         assert len(read_columns(cache / record["columns"])["event"]) == record["nevts_out"]
     settings = fault_settings(tmp_path, fault_fileset)
     manifest = pipeline.run_delivery(settings, output, client=dask_client, progress=False)
-    assert manifest["files_cached"] == len(entries)
-    assert manifest["events_in"] == events
-    reused = {r["columns"] for s in manifest["samples"].values() for r in s["files"] if r["cached"]}
+    assert manifest.files_cached == len(entries)
+    assert manifest.events_in == events
+    reused = {r.columns for s in manifest.samples.values() for r in s.files if r.cached}
     assert reused == {str(cache / record["columns"]) for record in entries.values()}  # no temporary file among them

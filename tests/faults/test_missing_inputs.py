@@ -13,6 +13,7 @@ import uproot
 from agcflow import stages as pipeline
 from agcflow.analyses.cms_ttbar.query import DeliveryQuery
 from agcflow.delivery.local import deliver_file
+from agcflow.delivery.manifest_types import Manifest
 from agcflow.errors import InputFileError
 from agcflow.processing import run as processing
 
@@ -58,10 +59,11 @@ def test_skip_mode_never_turns_a_wrong_tree_into_an_empty_result(fault_fileset, 
 
 
 def test_processing_refuses_a_manifest_with_a_sample_left_without_files(fault_manifest, fault_base, dask_client):
-    manifest = json.loads(fault_manifest.read_text())
-    lost = manifest["samples"]["wjets__nominal"]["files"]
-    manifest["samples"]["wjets__nominal"]["files"] = []
-    manifest["skipped"] = [{"sample": "wjets__nominal", "path": r["source"], "reason": "test"} for r in lost]
+    data = json.loads(fault_manifest.read_text())
+    lost = data["samples"]["wjets__nominal"]["files"]
+    data["samples"]["wjets__nominal"]["files"] = []
+    data["skipped"] = [{"sample": "wjets__nominal", "path": r["source"], "reason": "test"} for r in lost]
+    manifest = Manifest.from_json(data, fault_manifest)
     settings = fault_settings(fault_base)
     with pytest.raises(InputFileError, match="sample wjets__nominal: no input file could be read"):
         processing.run_samples(manifest, settings.analysis, settings.processing, dask_client, progress=False)

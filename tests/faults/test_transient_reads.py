@@ -15,6 +15,7 @@ import pytest
 
 from agcflow.analyses.cms_ttbar.query import DeliveryQuery
 from agcflow.delivery.local import READ_RETRIES, deliver_file
+from agcflow.delivery.manifest_types import Manifest
 from agcflow.errors import InputFileError
 from agcflow.processing import run as processing
 
@@ -77,11 +78,11 @@ def test_corrupt_and_short_files_are_not_retried(wjets_file, query, tmp_path, ca
 
 
 def test_a_skim_short_of_its_manifest_count_fails_processing(fault_manifest, fault_base, dask_client):
-    manifest = json.loads(fault_manifest.read_text())
-    skim = manifest["samples"]["ttbar__nominal"]["skim"]
-    skim["nevts"] += 30  # the manifest promises 30 events the skim does not hold
+    data = json.loads(fault_manifest.read_text())
+    data["samples"]["ttbar__nominal"]["skim"]["nevts"] += 30  # the manifest promises 30 events the skim does not hold
+    manifest = Manifest.from_json(data, fault_manifest)
     settings = fault_settings(fault_base)
-    delivered = manifest["events_out"]
+    delivered = manifest.events_out
     expected = f"processed {delivered} events, but the skims of .* hold {delivered + 30}"
     with pytest.raises(InputFileError, match=expected):
         processing.run_samples(manifest, settings.analysis, settings.processing, dask_client, progress=False)

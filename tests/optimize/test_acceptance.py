@@ -9,6 +9,7 @@ import pytest
 
 from agcflow import config
 from agcflow import stages as pipeline
+from agcflow.delivery.manifest_types import read_manifest
 from agcflow.optimize import hard
 from agcflow.optimize.gradient import GradientOptions
 from agcflow.optimize.parameters import chosen_parameters, with_cuts
@@ -42,6 +43,6 @@ def test_gradient_reaches_the_grid_optimum_with_a_fifth_of_the_evaluations(tmp_p
     assert {"optimum", "objective", "evaluations", "wall_s", "device", "path"} <= set(read_json(out / "gradient.json"))
     assert (out / "landscape.png").read_bytes()[:4] == b"\x89PNG"
 
-    at_optimum = hard.expected_uncertainty(read_json(manifest), with_cuts(settings.analysis, gradient["optimum"]),
+    at_optimum = hard.expected_uncertainty(read_manifest(manifest), with_cuts(settings.analysis, gradient["optimum"]),
                                            settings.fit, settings.processing.seed, tmp_path / "check")
     assert at_optimum == pytest.approx(gradient["objective"], rel=0.10)

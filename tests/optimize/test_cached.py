@@ -10,6 +10,7 @@ from agcflow import config
 from agcflow import stages as pipeline
 from agcflow.delivery.local import read_columns
 from agcflow.delivery.manifest import check_serves
+from agcflow.delivery.manifest_types import Manifest, read_manifest
 from agcflow.errors import ConfigError, InputFileError
 from agcflow.processing.cached import delivered_samples
 from agcflow.processing.histograms import compare, load_root
@@ -79,20 +80,21 @@ def test_a_changed_query_refuses_the_old_cache(delivered, tmp_path):
 
 def test_each_sample_is_read_from_one_merged_column_file(delivered):
     settings = config.load(CONFIG, tiny_overrides(delivered))
-    manifest = json.loads((delivered / "manifest.json").read_text())
+    manifest = read_manifest(delivered / "manifest.json")
     samples = delivered_samples(manifest, settings.analysis)
-    assert samples and set(samples) <= set(manifest["samples"])
+    assert samples and set(samples) <= set(manifest.samples)
     for key, (columns, _) in samples.items():
-        files = [read_columns(f["columns"]) for f in manifest["samples"][key]["files"] if f["nevts_out"] > 0]
+        files = [read_columns(f.columns) for f in manifest.samples[key].files if f.nevts_out > 0]
         merged = read_columns(columns)
-        assert len(merged["event"]) == manifest["samples"][key]["skim"]["nevts"] == sum(len(f["event"]) for f in files)
+        assert len(merged["event"]) == manifest.samples[key].skim.nevts == sum(len(f["event"]) for f in files)
         assert merged["event"].tolist() == [e for f in files for e in f["event"].tolist()]  # in file order
 
 
 def test_a_manifest_without_merged_columns_asks_for_a_new_delivery(delivered):
     settings = config.load(CONFIG, tiny_overrides(delivered))
-    manifest = json.loads((delivered / "manifest.json").read_text())
-    for entry in manifest["samples"].values():
-        del entry["skim"]["columns"]
+    data = json.loads((delivered / "manifest.json").read_text())
+    for entry in data["samples"].values():
+        del entry["skim"]["columns"]  # as an older agcflow wrote it
+    manifest = Manifest.from_json(data, delivered / "manifest.json")
     with pytest.raises(InputFileError, match="no merged columns .* run `agcflow deliver` again"):
         delivered_samples(manifest, settings.analysis)

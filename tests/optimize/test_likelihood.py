@@ -7,10 +7,10 @@ import pytest
 
 from agcflow import config
 from agcflow import stages as pipeline
+from agcflow.delivery.manifest_types import read_manifest
 from agcflow.optimize import hard
 from agcflow.processing.histograms import load_root
 from agcflow.stats.workspace import asimov_closure_workspace, build_workspace
-from agcflow.util.io import read_json
 from conftest import CONFIG, tiny_overrides
 
 pytestmark = pytest.mark.integration
@@ -69,7 +69,7 @@ def test_expected_uncertainty_equals_pyhf(hard_cut):
     layout = likelihood.Layout.of(settings.analysis, settings.fit)
     ours = float(likelihood.expected_uncertainty(
         likelihood.hard_templates(histograms, layout, settings.fit.fit_edges), layout))
-    theirs = hard.expected_uncertainty(read_json(base / "manifest.json"), settings.analysis, settings.fit, settings.processing.seed,
+    theirs = hard.expected_uncertainty(read_manifest(base / "manifest.json"), settings.analysis, settings.fit, settings.processing.seed,
                                        base / "hard")
     assert 0.0 < ours < 1.0
     assert ours == pytest.approx(theirs, rel=0.01)

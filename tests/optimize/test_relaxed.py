@@ -8,10 +8,10 @@ import pytest
 from agcflow import config
 from agcflow import stages as pipeline
 from agcflow.analyses.base import CutParameter, Relaxation
+from agcflow.delivery.manifest_types import read_manifest
 from agcflow.optimize.gradient import enable_x64, load_relaxed_events, relaxed_form_of, relaxed_objective
 from agcflow.processing.histograms import load_root
 from agcflow.relaxed import likelihood
-from agcflow.util.io import read_json
 from conftest import CONFIG, tiny_overrides
 
 pytestmark = pytest.mark.integration
@@ -32,7 +32,7 @@ def delivered(tmp_path_factory, dask_client):
     pipeline.run_cached_pass(settings, base / "manifest.json", base / "h.root", base / "m.json", client=dask_client)
     enable_x64()
     form = relaxed_form_of(settings)
-    events = load_relaxed_events(settings, read_json(base / "manifest.json"), form)
+    events = load_relaxed_events(settings, read_manifest(base / "manifest.json"), form)
     return settings, form, events, load_root(base / "h.root")
 
 

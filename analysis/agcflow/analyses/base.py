@@ -138,7 +138,8 @@ class Relaxation:
     bandwidth: float
 
 
-# one delivered sample: a function reading its flat columns, and its manifest entry
+# one delivered sample: a function reading its flat columns, and its metadata (process, variation, weight:
+# processing.run.sample_metadata)
 DeliveredSample = tuple[Callable[[], Mapping[str, np.ndarray]], Mapping[str, Any]]
 
 

@@ -26,6 +26,7 @@ from agcflow.compute import cluster
 from agcflow.config import Settings
 from agcflow.delivery.backends import deliver
 from agcflow.delivery.manifest import check_serves
+from agcflow.delivery.manifest_types import Manifest
 from agcflow.inputs import fileset as inputs
 from agcflow.processing import run as processing
 from agcflow.util import provenance
@@ -90,7 +91,7 @@ def _delivery_cache(settings: Settings) -> Iterator[Path]:
         yield Path(empty)
 
 
-def _deliver(settings: Settings, files: int, workers: int, cache_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+def _deliver(settings: Settings, files: int, workers: int, cache_dir: Path) -> tuple[Manifest, dict[str, Any]]:
     """Deliver the first ``files`` files per sample on a fresh cluster; the manifest and the
     delivery's part of the run record."""
     samples = inputs.load_samples(inputs.fileset_path(settings.inputs), settings.analysis, files)
@@ -100,18 +101,17 @@ def _deliver(settings: Settings, files: int, workers: int, cache_dir: Path) -> t
         manifest = deliver(samples, delivery, settings.analysis, client,
                            skip_bad_files=settings.processing.skip_bad_files, progress=False)
         peaks = client.run(_peak_rss_mb)
-    n_files = sum(len(entry["files"]) for entry in manifest["samples"].values())
+    n_files = sum(len(entry.files) for entry in manifest.samples.values())
     log.info("%d files/sample, %d workers: delivered %d of %d events from %d files (%d cached) in %.1f s",
-             files, workers, manifest["events_out"], manifest["events_in"], n_files, manifest["files_cached"],
-             manifest["wall_s"])
+             files, workers, manifest.events_out, manifest.events_in, n_files, manifest.files_cached, manifest.wall_s)
     return manifest, {
-        "delivery_mode": settings.benchmark.delivery, "input_files": n_files, "input_events": manifest["events_in"],
-        "events_delivered": manifest["events_out"], "delivery_wall_s": manifest["wall_s"],
-        "delivery_files_cached": manifest["files_cached"], "delivery_bytes_read": manifest["bytes_read"],
+        "delivery_mode": settings.benchmark.delivery, "input_files": n_files, "input_events": manifest.events_in,
+        "events_delivered": manifest.events_out, "delivery_wall_s": manifest.wall_s,
+        "delivery_files_cached": manifest.files_cached, "delivery_bytes_read": manifest.bytes_read,
         "delivery_peak_memory_per_worker_mb": max(peaks.values()), "delivery_load_1m_before": load[0]}
 
 
-def _process(settings: Settings, manifest: dict[str, Any], workers: int, chunk_size: int) -> dict[str, Any]:
+def _process(settings: Settings, manifest: Manifest, workers: int, chunk_size: int) -> dict[str, Any]:
     """The processing stage on a fresh cluster: its figures, worker memory and machine load."""
     load_before = os.getloadavg()
     started = provenance.now()

@@ -13,6 +13,7 @@ from agcflow.compute import cluster
 from agcflow.config import Settings
 from agcflow.delivery.backends import deliver
 from agcflow.delivery.manifest import check_serves
+from agcflow.delivery.manifest_types import Manifest
 from agcflow.inputs import fileset as inputs
 from agcflow.processing import run as processing
 from agcflow.util import provenance
@@ -67,7 +68,7 @@ def cached_pass_benchmark(settings: Settings, output: Path) -> dict[str, Any]:
         cached, _ = cached_pass(manifest, settings.analysis, settings.processing, client)
         cached_pass_s = time.perf_counter() - start
     mismatches = compare(cached, full)
-    result = {"events": manifest["events_in"], "first_pass_s": first_pass_s, "cached_pass_s": cached_pass_s,
+    result = {"events": manifest.events_in, "first_pass_s": first_pass_s, "cached_pass_s": cached_pass_s,
               "ratio": first_pass_s / cached_pass_s, "identical_histograms": not mismatches}
     result["provenance"] = provenance.block(settings.digest, "", started, (provenance.now() - started).total_seconds(),
                                             {"cluster": settings.cluster.kind})
@@ -104,10 +105,10 @@ def _first_pass(settings: Settings, samples, client) -> tuple[int, float, dict[s
     with tempfile.TemporaryDirectory(prefix="agcflow-bench-") as cache:
         manifest, _, timings = _cold_first_pass(settings, samples, client, Path(cache))
     wall = timings.pop("wall_s")
-    return manifest["events_in"], wall, timings
+    return manifest.events_in, wall, timings
 
 
-def _cold_first_pass(settings: Settings, samples, client, cache_dir: Path) -> tuple[dict, dict, dict[str, float]]:
+def _cold_first_pass(settings: Settings, samples, client, cache_dir: Path) -> tuple[Manifest, dict, dict[str, float]]:
     """Delivery into the empty ``cache_dir``, then processing: the manifest, the histograms and
     the timings (total, delivery, processing)."""
     delivery = replace(settings.delivery, cache_dir=cache_dir)
@@ -118,15 +119,14 @@ def _cold_first_pass(settings: Settings, samples, client, cache_dir: Path) -> tu
     end = time.perf_counter()
     return manifest, hists, {
         "wall_s": end - start, "delivery_wall_s": delivered - start, "processing_wall_s": end - delivered,
-        "events_delivered": manifest["events_out"], "processing_chunks": metrics["chunks"]}
+        "events_delivered": manifest.events_out, "processing_chunks": metrics["chunks"]}
 
 
 def _direct_coffea(settings: Settings, samples, client) -> tuple[int, float, dict]:
     """The same processor run directly on the input files, as the AGC does (no delivery)."""
     fileset = {
         s.key: {"treename": settings.analysis.tree, "files": [f.path for f in s.files],
-                "metadata": processing.sample_metadata(s.key, {"process": s.process, "variation": s.variation,
-                                                              "nevts_total": sum(f.nevts or 0 for f in s.files)},
+                "metadata": processing.sample_metadata(s.key, s.process, s.variation, sum(f.nevts or 0 for f in s.files),
                                                        settings.analysis)}
         for s in samples
     }

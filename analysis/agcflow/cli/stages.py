@@ -32,7 +32,7 @@ def deliver(config_path: Path, overrides: tuple[str, ...], progress: bool, outpu
     from agcflow import stages as pipeline
 
     manifest = pipeline.run_delivery(load_settings(config_path, overrides), output, progress=progress)
-    click.echo(f"delivered {manifest['events_out']:,} of {manifest['events_in']:,} events -> {output}")
+    click.echo(f"delivered {manifest.events_out:,} of {manifest.events_in:,} events -> {output}")
 
 
 @click.command()

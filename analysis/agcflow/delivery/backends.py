@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from dataclasses import asdict
-from typing import TYPE_CHECKING, Any
+from dataclasses import asdict, replace
+from typing import TYPE_CHECKING
 
 from agcflow.config import AnalysisSettings, DeliverySettings
 from agcflow.config.enums import DELIVERY_BACKENDS
 from agcflow.delivery.local import FileRecord, deliver_file, merge_sample
+from agcflow.delivery.manifest_types import FileEntry, Manifest, SampleEntry, ServiceXEndpoint, SkimEntry, SkippedFile
 from agcflow.errors import BackendError, InputFileError
 from agcflow.inputs.fileset import SampleFiles
 
@@ -28,9 +29,9 @@ def deliver(
     client: Client,
     skip_bad_files: bool = False,
     progress: bool = True,
-) -> dict[str, Any]:
+) -> Manifest:
     """Deliver every sample's files with the configured backend; return the manifest (skims, event
-    counts, skipped files)."""
+    counts, skipped files), without the settings record and provenance ``agcflow deliver`` adds."""
     if delivery.backend not in DELIVERY_BACKENDS:
         raise BackendError(
             f"delivery.backend = {delivery.backend!r}: unknown; valid: {', '.join(DELIVERY_BACKENDS)}")
@@ -47,7 +48,7 @@ def deliver(
     return _manifest("local", samples, records, totals, skims, skipped, query, time.perf_counter() - start)
 
 
-def _deliver_servicex(samples, delivery, query, tree, client, skip_bad_files, progress, start) -> dict[str, Any]:
+def _deliver_servicex(samples, delivery, query, tree, client, skip_bad_files, progress, start) -> Manifest:
     from agcflow.delivery.servicex import deliver_servicex
 
     if skip_bad_files:
@@ -56,8 +57,7 @@ def _deliver_servicex(samples, delivery, query, tree, client, skip_bad_files, pr
     result = deliver_servicex(samples, query, tree, delivery, client, progress)
     manifest = _manifest("servicex", samples, result.records, result.nevts_total, result.skims, [], query,
                          time.perf_counter() - start)
-    manifest["servicex"] = {"endpoint": result.endpoint.name, "url": result.endpoint.url}
-    return manifest
+    return replace(manifest, servicex=ServiceXEndpoint(result.endpoint.name, result.endpoint.url))
 
 
 def _run_local(samples, query, cache_dir, tree, client, skip_bad_files, progress):
@@ -76,7 +76,7 @@ def _run_local(samples, query, cache_dir, tree, client, skip_bad_files, progress
         for i, (key, f) in enumerate(jobs)
     }
     records: dict[str, list[FileRecord]] = {s.key: [] for s in samples}
-    skipped: list[dict[str, str]] = []
+    skipped: list[SkippedFile] = []
     remaining = {s.key: len(s.files) for s in samples}
     merges = {}  # a sample's merge starts as soon as its last file is delivered, while others still run
     with progress_display(len(futures), "deliver", "file", bar=progress) as bar:
@@ -91,7 +91,7 @@ def _run_local(samples, query, cache_dir, tree, client, skip_bad_files, progress
                     client.cancel(list(futures) + list(merges.values()))
                     raise
                 log.warning("skipping bad input file: %s", err)
-                skipped.append({"sample": key, "path": path, "reason": str(err)})
+                skipped.append(SkippedFile(key, path, str(err)))
             remaining[key] -= 1
             if not remaining[key]:
                 merges[key] = _submit_merge(client, samples, key, records[key], cache_dir, query.layout)
@@ -112,27 +112,25 @@ def _in_file_order(sample: SampleFiles, records: list[FileRecord]) -> list[FileR
     return sorted(records, key=lambda r: order[r.source])
 
 
-def _manifest(backend, samples, records, totals, skims, skipped, query, wall_s) -> dict[str, Any]:
+def _manifest(backend, samples, records, totals, skims, skipped, query, wall_s) -> Manifest:
     """The manifest processing reads: per sample its input events, file records and one skim."""
-    entries = {}
-    for sample in samples:
-        entries[sample.key] = {
-            "process": sample.process,
-            "variation": sample.variation,
-            "nevts_total": totals[sample.key],
-            "files": [asdict(r) for r in records[sample.key]],
-            "skim": asdict(skims[sample.key]),
-        }
-    all_records = [r for rs in records.values() for r in rs]
-    return {
-        "backend": backend,
-        "query": query.func_adl_text(),
-        "preselection": query.record(),
-        "samples": entries,
-        "skipped": skipped,
-        "events_in": sum(totals.values()),
-        "events_out": sum(r.nevts_out for r in all_records),
-        "bytes_read": sum(r.bytes_read for r in all_records if not r.cached),
-        "files_cached": sum(r.cached for r in all_records),
-        "wall_s": wall_s,
+    entries = {
+        sample.key: SampleEntry(
+            sample.process, sample.variation, totals[sample.key],
+            tuple(FileEntry(**asdict(r)) for r in records[sample.key]), SkimEntry(**asdict(skims[sample.key])),
+        )
+        for sample in samples
     }
+    all_records = [r for rs in records.values() for r in rs]
+    return Manifest(
+        backend=backend,
+        query=query.func_adl_text(),
+        preselection=query.record(),
+        samples=entries,
+        skipped=tuple(skipped),
+        events_in=sum(totals.values()),
+        events_out=sum(r.nevts_out for r in all_records),
+        bytes_read=sum(r.bytes_read for r in all_records if not r.cached),
+        files_cached=sum(r.cached for r in all_records),
+        wall_s=wall_s,
+    )

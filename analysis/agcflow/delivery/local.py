@@ -107,7 +107,9 @@ def deliver_file(
     within ``budget``; raise InputFileError naming a bad file."""
     try:
         return with_retries(lambda: _deliver_once(source, tree, query, cache_dir, expected), source, budget)
-    except budget.transient as err:
+    except Exception as err:
+        if not is_transient(err):
+            raise
         reason = str(err) if isinstance(err, InputFileError) else f"{source}: {type(err).__name__}: {err}"
         raise InputFileError(f"{reason} (gave up after {budget.attempts} attempts)") from err
 

@@ -1,44 +1,42 @@
-"""Checks every stage that reads a delivery manifest makes before using it: the manifest was
-delivered with the current query, and its preselection kept every event the analysis needs.
+"""Checks every stage that reads a delivery manifest (``manifest_types.Manifest``) makes before
+using it: the manifest was delivered with the current query and deliver settings, and its
+preselection kept every event the analysis needs.
 
 (Kept out of the query's module: its source is part of the cache key.)
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from agcflow.config import AnalysisSettings, Settings
-from agcflow.errors import ConfigError, InputFileError
+from agcflow.delivery.manifest_types import Manifest
+from agcflow.errors import ConfigError
 from agcflow.util import provenance
 
 
-def check_manifest(settings: Settings, manifest: Mapping[str, Any], manifest_path: Path) -> None:
+def check_manifest(settings: Settings, manifest: Manifest, manifest_path: Path) -> None:
     """Refuse a manifest of another delivery query (results are never reused across queries),
     of other delivery settings (inputs, samples, tree, cache), or one whose preselection is
     tighter than the analysis cuts."""
     query = settings.analysis.plugin.delivery_query(settings.analysis, settings.delivery.preselection)
-    if manifest.get("query") != query.func_adl_text():
+    if manifest.query != query.func_adl_text():
         raise ConfigError(
             f"{manifest_path}: delivered with another query (object definitions or delivery.preselection "
             "changed); run `agcflow deliver` again"
         )
     check_manifest_serves(manifest, settings.analysis, str(manifest_path))
-    provenance.check_upstream(manifest.get(provenance.SETTINGS_KEY), settings.stage_record("deliver"),
-                              manifest_path, "deliver")
+    provenance.check_upstream(manifest.settings, settings.stage_record("deliver"), manifest_path, "deliver")
 
 
-def recorded_preselection(manifest: Mapping[str, Any], analysis: AnalysisSettings) -> Any:
-    """The preselection a manifest's events were delivered with (recorded by the delivery)."""
-    if "preselection" not in manifest:
-        raise InputFileError("the manifest records no delivery preselection (written by an older agcflow?): "
-                             "run `agcflow deliver` again (cached files are reused)")
-    return analysis.plugin.preselection(manifest["preselection"])
+def recorded_preselection(manifest: Manifest, analysis: AnalysisSettings) -> Any:
+    """The preselection a manifest's events were delivered with (recorded by the delivery), in
+    the analysis plugin's typed form."""
+    return analysis.plugin.preselection(manifest.preselection)
 
 
-def check_manifest_serves(manifest: Mapping[str, Any], analysis: AnalysisSettings, origin: str = "the manifest") -> None:
+def check_manifest_serves(manifest: Manifest, analysis: AnalysisSettings, origin: str = "the manifest") -> None:
     """``check_serves`` against the preselection recorded in ``manifest``."""
     check_serves(analysis, recorded_preselection(manifest, analysis), origin)
 

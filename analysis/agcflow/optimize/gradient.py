@@ -19,6 +19,7 @@ import numpy as np
 from agcflow.analyses.base import CutParameter, Relaxation, RelaxedForm
 from agcflow.config import Settings
 from agcflow.delivery.local import read_columns
+from agcflow.delivery.manifest_types import Manifest
 from agcflow.errors import ConfigError
 from agcflow.processing.run import delivered_samples
 from agcflow.relaxed.likelihood import Layout, expected_uncertainty
@@ -57,7 +58,7 @@ def relaxed_form_of(settings: Settings) -> RelaxedForm:
     return form
 
 
-def load_relaxed_events(settings: Settings, manifest: Mapping[str, Any], form: RelaxedForm) -> Any:
+def load_relaxed_events(settings: Settings, manifest: Manifest, form: RelaxedForm) -> Any:
     """Every delivered sample, prepared once by the relaxed form."""
     samples = {key: (lambda columns=columns: read_columns(columns), meta)
                for key, (columns, meta) in delivered_samples(manifest, settings.analysis).items()}
@@ -104,7 +105,7 @@ def relaxation_of(form: RelaxedForm, parameters: Sequence[CutParameter], options
 
 def run_gradient(
     settings: Settings,
-    manifest: Mapping[str, Any],
+    manifest: Manifest,
     parameters: Sequence[CutParameter],
     options: GradientOptions,
 ) -> list[dict[str, Any]]:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agcflow.config import Settings
 from agcflow.delivery.manifest import check_serves, recorded_preselection
+from agcflow.delivery.manifest_types import Manifest
 from agcflow.errors import AgcflowError
 from agcflow.optimize import hard
 from agcflow.optimize.parameters import CutParameter, grid_points, with_cuts
@@ -21,7 +22,7 @@ log = logging.getLogger(__name__)
 
 
 def run_grid(
-    settings: Settings, manifest: Mapping[str, Any], parameters: Sequence[CutParameter], client: Client
+    settings: Settings, manifest: Manifest, parameters: Sequence[CutParameter], client: Client
 ) -> list[dict[str, float]]:
     """The objective at every grid point: ``[{parameter: value, ..., "objective": value}]``
     (``None``, with an ``error``, where the model cannot be built).
@@ -42,7 +43,7 @@ def run_grid(
     return [{**point, **outcome} for point, outcome in zip(points, objectives)]
 
 
-def _objective(manifest: Mapping[str, Any], analysis: Any, fit: Any, seed: int, work_dir: Path) -> dict[str, Any]:
+def _objective(manifest: Manifest, analysis: Any, fit: Any, seed: int, work_dir: Path) -> dict[str, Any]:
     """One grid point; a point whose model cannot be built (e.g. an empty varied template)
     is recorded with a null objective and the reason."""
     try:

@@ -9,11 +9,11 @@ fit of the tiny test samples can wander off to parameter bounds; HESSE then diff
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from agcflow.config import AnalysisSettings, FitSettings
+from agcflow.delivery.manifest_types import Manifest
 from agcflow.errors import AgcflowError
 from agcflow.processing.cached import delivered_samples, sample_histograms
 from agcflow.processing.histograms import save_root
@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 
 def expected_uncertainty(
-    manifest: Mapping[str, Any], analysis: AnalysisSettings, fit: FitSettings, seed: int, work_dir: Path
+    manifest: Manifest, analysis: AnalysisSettings, fit: FitSettings, seed: int, work_dir: Path
 ) -> float:
     """Expected uncertainty on the POI of the hard-cut analysis (POI = 1 Asimov data);
     histograms and templates are written under ``work_dir``."""
@@ -34,7 +34,7 @@ def expected_uncertainty(
     hists: dict[str, Any] = {}
     for columns, meta in delivered_samples(manifest, analysis).values():
         hists.update(sample_histograms(columns, meta, analysis, seed))
-    root = save_root(complete(hists, dict(manifest), analysis), Path(work_dir) / "histograms.root")
+    root = save_root(complete(hists, manifest, analysis), Path(work_dir) / "histograms.root")
     # bins only a variation populates are empty in the Asimov data: drop them as well
     ws = drop_empty_bins(asimov_closure_workspace(build_workspace(root, analysis, fit, Path(work_dir)), 1.0))
     use_backend("jax", "cpu")

@@ -13,6 +13,7 @@ import numpy as np
 from agcflow.compute.cluster import open_client
 from agcflow.config import Settings
 from agcflow.delivery.manifest import check_manifest
+from agcflow.delivery.manifest_types import read_manifest
 from agcflow.errors import AgcflowError
 from agcflow.optimize.gradient import GradientOptions, enable_x64, run_gradient
 from agcflow.optimize.grid import run_grid
@@ -35,7 +36,7 @@ def optimize(
     options: GradientOptions,
 ) -> dict[str, Any]:
     """Run ``strategy``; write its JSON and figures to ``output_dir``; return the record."""
-    manifest = read_json(manifest_path)
+    manifest = read_manifest(manifest_path)
     check_manifest(settings, manifest, manifest_path)
     start = time.perf_counter()
     if strategy == "grid":

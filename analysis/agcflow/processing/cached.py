@@ -16,6 +16,7 @@ import hist
 
 from agcflow.config import AnalysisSettings, ProcessingSettings
 from agcflow.delivery.local import read_columns
+from agcflow.delivery.manifest_types import Manifest
 from agcflow.processing.processor import fill_flat_histograms
 from agcflow.processing.run import complete, delivered_samples
 
@@ -26,7 +27,7 @@ log = logging.getLogger(__name__)
 
 
 def cached_pass(
-    manifest: Mapping[str, Any],
+    manifest: Manifest,
     analysis: AnalysisSettings,
     processing: ProcessingSettings,
     client: Client,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import hist
@@ -13,6 +12,7 @@ import hist
 from agcflow.analyses.base import expected_variations
 from agcflow.config import AnalysisSettings, ProcessingSettings
 from agcflow.delivery.manifest import check_manifest_serves
+from agcflow.delivery.manifest_types import Manifest, SampleEntry, SkimEntry
 from agcflow.errors import AgcflowError, InputFileError
 from agcflow.physics.weights import sample_weight
 from agcflow.processing.histograms import empty_histogram, histogram_name
@@ -27,60 +27,65 @@ log = logging.getLogger(__name__)
 # What a processing worker imports at start-up (cluster.open_client's preload).
 WORKER_MODULES = ("agcflow.delivery.local", "agcflow.processing.processor")
 
-def check_delivered(manifest: dict[str, Any]) -> None:
+def check_delivered(manifest: Manifest) -> None:
     """Fail, naming the sample and its skipped files, when every input file of a sample was
     skipped: its histograms would be empty and look fine. A sample whose files are all valid
     but empty (0 entries) is not an error; the manifest lists them with ``nevts_in`` 0."""
-    for key, entry in manifest["samples"].items():
-        if not entry["files"]:
-            skipped = [s["path"] for s in manifest.get("skipped", []) if s["sample"] == key]
+    for key, entry in manifest.samples.items():
+        if not entry.files:
             raise InputFileError(
-                f"sample {key}: no input file could be read (skipped: {skipped}); fix or remove them, "
+                f"sample {key}: no input file could be read (skipped: {manifest.skipped_in(key)}); fix or remove them, "
                 "skip mode (processing.skip_bad_files) only tolerates losing some files of a sample"
             )
 
 
-def coffea_fileset(manifest: dict[str, Any], analysis: AnalysisSettings) -> dict[str, dict]:
+def coffea_fileset(manifest: Manifest, analysis: AnalysisSettings) -> dict[str, dict]:
     """The coffea fileset of the non-empty sample skims, with each sample's metadata; refused
     when the manifest's preselection is tighter than the analysis."""
     check_delivered(manifest)
     check_manifest_serves(manifest, analysis)
     return {
-        key: {"treename": "Events", "files": [entry["skim"]["path"]], "metadata": sample_metadata(key, entry, analysis)}
-        for key, entry in manifest["samples"].items()
-        if entry["skim"]["nevts"] > 0
+        key: {"treename": "Events", "files": [entry.skim.path], "metadata": entry_metadata(key, entry, analysis)}
+        for key, entry in manifest.samples.items()
+        if entry.skim.nevts > 0
     }
 
 
-def sample_metadata(key: str, entry: dict[str, Any], analysis: AnalysisSettings) -> dict[str, Any]:
-    """What the processor needs to know of a sample: names, event weight, weight systematics."""
-    if entry["nevts_total"] == 0:
+def sample_metadata(key: str, process: str, variation: str, nevts_total: int, analysis: AnalysisSettings) -> dict[str, Any]:
+    """What the processor needs to know of a sample: names, event weight, weight systematics;
+    ``nevts_total``, its input events, normalise it."""
+    if nevts_total == 0:
         raise AgcflowError(f"sample {key}: no readable input events (all files skipped?)")
-    sample = analysis.sample(entry["process"])
+    sample = analysis.sample(process)
     return {
-        "process": entry["process"],
-        "variation": entry["variation"],
-        "weight": sample_weight(sample.xsec_pb, analysis.lumi_pb, entry["nevts_total"]),
+        "process": process,
+        "variation": variation,
+        "weight": sample_weight(sample.xsec_pb, analysis.lumi_pb, nevts_total),
     }
 
 
-def delivered_samples(manifest: Mapping[str, Any], analysis: AnalysisSettings) -> dict[str, tuple[str, dict[str, Any]]]:
+def entry_metadata(key: str, entry: SampleEntry, analysis: AnalysisSettings) -> dict[str, Any]:
+    """``sample_metadata`` of a delivered sample."""
+    return sample_metadata(key, entry.process, entry.variation, entry.nevts_total, analysis)
+
+
+def delivered_samples(manifest: Manifest, analysis: AnalysisSettings) -> dict[str, tuple[str, dict[str, Any]]]:
     """Per non-empty delivered sample: its merged column file and its metadata; refused when the
     manifest's preselection is tighter than the analysis."""
     check_manifest_serves(manifest, analysis)
     samples = {}
-    for key, entry in manifest["samples"].items():
-        if entry["skim"]["nevts"] == 0:
+    for key, entry in manifest.samples.items():
+        if entry.skim.nevts == 0:
             continue
-        if not entry["skim"].get("columns"):
+        if not entry.skim.columns:
             raise InputFileError(f"the manifest's sample {key!r} has no merged columns (written by an older "
                                  "agcflow?): run `agcflow deliver` again to refresh the cache")
-        samples[key] = (entry["skim"]["columns"], sample_metadata(key, entry, analysis))
+        samples[key] = (entry.skim.columns, entry_metadata(key, entry, analysis))
     return samples
 
 
 def run(
-    manifest: dict[str, Any],
+    manifest: Manifest,
     analysis: AnalysisSettings,
     processing: ProcessingSettings,
     client: Client,
@@ -93,7 +98,7 @@ def run(
 
 
 def run_samples(
-    manifest: dict[str, Any],
+    manifest: Manifest,
     analysis: AnalysisSettings,
     processing: ProcessingSettings,
     client: Client,
@@ -102,14 +107,14 @@ def run_samples(
     """Every histogram of the delivered samples (empty where no event reached it), no pseudodata."""
     fileset = coffea_fileset(manifest, analysis)
     output, metrics = run_fileset(fileset, analysis, processing, client, progress, known_file_metadata(manifest, fileset))
-    check_event_total(metrics["entries"], {key: manifest["samples"][key]["skim"] for key in fileset})
+    check_event_total(metrics["entries"], {key: manifest.samples[key].skim for key in fileset})
     return fill_missing(output, manifest, analysis), metrics
 
 
-def check_event_total(processed: int, skims: dict[str, dict[str, Any]]) -> None:
+def check_event_total(processed: int, skims: dict[str, SkimEntry]) -> None:
     """Every delivered event processed exactly once: a chunk lost (a short read, a skim with
     fewer entries than its manifest says) or counted twice fails here."""
-    delivered = sum(skim["nevts"] for skim in skims.values())
+    delivered = sum(skim.nevts for skim in skims.values())
     if processed != delivered:
         raise InputFileError(
             f"processed {processed} events, but the skims of samples {sorted(skims)} hold {delivered} by "
@@ -170,7 +175,7 @@ def hash_any_file_path() -> None:
     executor.FileMeta.__hash__ = __hash__
 
 
-def known_file_metadata(manifest: dict[str, Any], fileset: dict[str, dict]) -> dict:
+def known_file_metadata(manifest: Manifest, fileset: dict[str, dict]) -> dict:
     """coffea's per-file metadata (entries, UUID) from the manifest: no skim is reopened to
     count its entries. Skims without a recorded UUID are left to coffea."""
     from coffea.processor.executor import FileMeta
@@ -178,19 +183,19 @@ def known_file_metadata(manifest: dict[str, Any], fileset: dict[str, dict]) -> d
     hash_any_file_path()
     cache = {}
     for key, entry in fileset.items():
-        skim = manifest["samples"][key]["skim"]
-        if skim["uuid"]:
-            meta = {**entry["metadata"], "numentries": skim["nevts"], "uuid": bytes.fromhex(skim["uuid"])}
-            cache[FileMeta(key, skim["path"], "Events")] = meta
+        skim = manifest.samples[key].skim
+        if skim.uuid:
+            meta = {**entry["metadata"], "numentries": skim.nevts, "uuid": bytes.fromhex(skim.uuid)}
+            cache[FileMeta(key, skim.path, "Events")] = meta
     return cache
 
 
-def complete(hists: dict[str, hist.Hist], manifest: dict[str, Any], analysis: AnalysisSettings) -> dict[str, hist.Hist]:
+def complete(hists: dict[str, hist.Hist], manifest: Manifest, analysis: AnalysisSettings) -> dict[str, hist.Hist]:
     """Add empty histograms for names no event reached, and the pseudodata."""
     return add_pseudodata(fill_missing(hists, manifest, analysis), analysis)
 
 
-def fill_missing(hists: dict[str, hist.Hist], manifest: dict[str, Any], analysis: AnalysisSettings) -> dict[str, hist.Hist]:
+def fill_missing(hists: dict[str, hist.Hist], manifest: Manifest, analysis: AnalysisSettings) -> dict[str, hist.Hist]:
     """Every histogram the delivered samples should have; empty where no event reached it."""
     axis = analysis.histogram
     return {name: hists.get(name) or empty_histogram(axis.bins, axis.low, axis.high)
@@ -208,10 +213,10 @@ def add_pseudodata(hists: dict[str, hist.Hist], analysis: AnalysisSettings) -> d
     return result
 
 
-def expected_names(manifest: dict[str, Any], analysis: AnalysisSettings) -> list[str]:
+def expected_names(manifest: Manifest, analysis: AnalysisSettings) -> list[str]:
     """Every histogram the processor fills for the delivered samples: each sample's own, and
     for nominal samples every variation of the plugin's registry that applies to them."""
-    return [histogram_name(r.name, entry["process"], v)
-            for entry in manifest["samples"].values()
+    return [histogram_name(r.name, entry.process, v)
+            for entry in manifest.samples.values()
             for r in analysis.regions
-            for v in expected_variations(analysis, entry["process"], entry["variation"])]
+            for v in expected_variations(analysis, entry.process, entry.variation)]

@@ -64,7 +64,7 @@ class Events:
 
 def load_events(samples: Mapping[str, DeliveredSample], analysis: AnalysisSettings, seed: int) -> Events:
     """All delivered samples' events, each jet-pt variation of a nominal sample a group;
-    ``samples``: per sample a function reading its flat columns, and its manifest entry."""
+    ``samples``: per sample a function reading its flat columns, and its metadata (process, variation, weight)."""
     groups: list[Group] = []
     parts: list[tuple[Flat, float]] = []
     for key, (read, meta) in samples.items():
