@@ -36,7 +36,8 @@ def schema(plugin: Any = None) -> dict[str, Any]:
 
     Returns:
         The generic schema with the plugin's ``analysis`` and region properties, its observables
-        and its ``delivery.preselection``.
+        (the region's ``observable`` enum) and its ``delivery.preselection`` (over the generic one's
+        keys: the plugin's description, properties and defaults win).
     """
     plugin = plugin or plugins.load(plugins.DEFAULT_KIND)
     full = copy.deepcopy(base_schema())
@@ -48,8 +49,9 @@ def schema(plugin: Any = None) -> dict[str, Any]:
     extra = plugin.region_schema()
     region["properties"].update(extra.get("properties", {}))
     region["required"] = [*region["required"], *extra.get("required", [])]
-    region["properties"]["observable"] = {"enum": sorted(plugin.observables())}
-    full["properties"]["delivery"]["properties"]["preselection"] = plugin.preselection_schema()
+    region["properties"]["observable"]["enum"] = sorted(plugin.observables())
+    delivery = full["properties"]["delivery"]["properties"]
+    delivery["preselection"] = {**delivery["preselection"], **plugin.preselection_schema()}
     return full
 
 
