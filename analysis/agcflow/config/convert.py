@@ -30,7 +30,7 @@ class Spec:
 
     Attributes:
         key: The dotted key of the value in the mapping (default: the field's name).
-        default_from: A field whose value this field takes when its key is absent.
+        default_from: A field whose value this field takes when its key is absent or null.
         keyed: For a tuple of dataclasses given as a mapping of name -> item: the item field
             that receives each key.
         rest: The field collects every key of the mapping that no other field claims.
@@ -81,12 +81,12 @@ def build(cls: type[T], values: Mapping[str, Any], /, **given: Any) -> T:
             kwargs[f.name] = convert(hints[f.name], {k: v for k, v in values.items() if k not in claimed})
         else:
             found, value = lookup(values, field_spec.key or f.name)
-            if found:
+            if field_spec.default_from is not None and value is None:  # absent or null: a field before this one
+                kwargs[f.name] = kwargs[field_spec.default_from]
+            elif found:
                 if field_spec.keyed and isinstance(value, Mapping):
                     value = [{field_spec.keyed: name, **item} for name, item in value.items()]
                 kwargs[f.name] = convert(hints[f.name], value)
-            elif field_spec.default_from is not None:  # a field before this one
-                kwargs[f.name] = kwargs[field_spec.default_from]
     return cls(**kwargs)
 
 
