@@ -36,14 +36,14 @@ def schema(plugin: Any = None) -> dict[str, Any]:
     """The configuration's JSON schema with an analysis plugin's keys.
 
     Args:
-        plugin: The analysis plugin (default: the default plugin, ``cms_ttbar``).
+        plugin: The analysis plugin (default: that of the default ``analysis.kind``, ``cms_ttbar``).
 
     Returns:
         The generic schema with the plugin's ``analysis`` and region properties, its observables
         (the region's ``observable`` enum) and its ``delivery.preselection`` (over the generic one's
         keys: the plugin's description, properties and defaults win).
     """
-    plugin = plugin or plugins.load(plugins.DEFAULT_KIND)
+    plugin = plugin or plugins.load(default("analysis.kind"))
     full = copy.deepcopy(base_schema())
     analysis = full["properties"]["analysis"]
     extra = plugin.options_schema()
