@@ -19,7 +19,10 @@ FIGURE_NAMES = load_package_module("util/figure_names.py")
 AGC_CONFIG = config.get("agcflow_config", "configs/ttbar.yaml")
 with open(AGC_CONFIG) as handle:
     CFG = yaml.safe_load(handle)
-validate(CFG, "configs/schema/config.schema.json")
+# Fills in the schema's defaults (set_default=True, also Snakemake 7's): every key below reads CFG
+# without a fallback, and the settings digests are of the filled mapping, as the CLI's are
+# (agcflow.config.source.fill_defaults).
+validate(CFG, "configs/schema/config.schema.json", set_default=True)
 UNSAFE_PATHS = STAGE_SETTINGS.path_problems({"agcflow_config": AGC_CONFIG}, ["agcflow_config"])
 UNSAFE_PATHS += STAGE_SETTINGS.path_problems(CFG)
 if UNSAFE_PATHS:  # before any rule is built: paths go into shell commands

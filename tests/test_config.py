@@ -24,8 +24,10 @@ def test_default_config_loads_into_frozen_settings(settings):
 
 
 def test_schema_in_configs_is_the_packaged_one():
-    on_disk = json.loads((ROOT / "configs" / "schema" / "config.schema.json").read_text())
-    assert on_disk == config.workflow_schema()
+    """configs/schema/ is written by: json.dumps(config.workflow_schema(), indent=2) + "\\n"."""
+    text = (ROOT / "configs" / "schema" / "config.schema.json").read_text()
+    assert text == json.dumps(config.workflow_schema(), indent=2) + "\n", "regenerate configs/schema/config.schema.json"
+    on_disk = json.loads(text)
     jsonschema.Draft202012Validator.check_schema(on_disk)
     jsonschema.Draft202012Validator.check_schema(config.schema())
 

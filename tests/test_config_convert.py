@@ -1,8 +1,11 @@
 """The generic converter from a validated mapping to the settings dataclasses, and the schema's
-agreement with them: every key the schema allows is a key a dataclass reads, and back."""
+agreement with them: every key the schema allows is a key a dataclass reads, and back, and the
+dataclasses' defaults are the schema's."""
 
 from __future__ import annotations
 
+import dataclasses
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,7 +14,7 @@ import pytest
 
 from agcflow import config
 from agcflow.config import settings as s
-from agcflow.config.convert import build, keys, spec
+from agcflow.config.convert import SPEC, Default, Spec, build, convert, keys, spec, typed_defaults
 
 
 @dataclass(frozen=True)
@@ -94,3 +97,41 @@ def test_the_schema_allows_exactly_the_keys_the_settings_read(path):
     cls = SECTIONS[path]
     allowed = set(node["properties"]) - GIVEN.get(cls, set())
     assert allowed == keys(cls) - KEYED.get(cls, set())
+
+
+@pytest.mark.parametrize("path", SECTIONS, ids=lambda path: "/".join(path) or "top")
+def test_the_dataclass_defaults_are_the_schema_defaults(path):
+    """Settings made in code (ClusterSettings(workers=2)) get what a configuration file gets."""
+    node = config.base_schema()
+    for part in path:
+        node = node[part]
+    cls = SECTIONS[path]
+    hints = typing.get_type_hints(cls)
+    by_key = {f.metadata.get(SPEC, Spec()).key or f.name: f for f in dataclasses.fields(cls)}
+    for key, sub in node["properties"].items():
+        if key in node.get("required", ()) or key not in by_key or key in GIVEN.get(cls, set()):
+            continue
+        f = by_key[key]
+        if f.metadata.get(SPEC, Spec()).default_from:  # the schema's null: another field's value
+            assert sub["default"] is None, key
+            continue
+        assert f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING, key
+        value = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        assert value == convert(hints[f.name], sub["default"]), key
+
+
+def test_typed_defaults_give_json_defaults_the_fields_types():
+    @dataclass(frozen=True)
+    @typed_defaults
+    class Typed:
+        where: Path = Default("a/b")
+        edges: tuple[float, ...] = Default([1, 2])
+        item: Item = Default({"name": "x"})
+        weights: dict[str, float] = Default({"w": 1})
+        plain: int = 3
+
+    first, second = Typed(), Typed()
+    assert first == Typed(Path("a/b"), (1.0, 2.0), Item("x", "x"), {"w": 1.0}, 3)
+    assert first.weights is not second.weights  # a mutable default is copied for each instance
+    with pytest.raises(TypeError, match="below @dataclass"):
+        typed_defaults(Example)

@@ -111,18 +111,39 @@ def test_shell_metacharacters_in_a_path_are_refused_before_anything_runs(tmp_pat
     assert not marker.exists()
 
 
-def test_the_snakefile_computes_the_cli_digests_without_agcflow(tmp_path):
-    """common.smk, run where agcflow cannot be imported, gives the digests the CLI records,
-    with and without the optimize rules' --set override."""
-    path = write_config(tmp_path / "tiny.yaml", tiny_overrides(tmp_path))
+def minimal_config(path: Path, base: Path) -> Path:
+    """The tiny configuration with every optional key left out: the schema's defaults fill them."""
+    raw = yaml.safe_load(write_config(path, tiny_overrides(base)).read_text())
+    raw["analysis"].pop("kind")
+    for region in raw["analysis"]["regions"].values():
+        region.pop("axis_label")
+    for section in ("reinterpret", "benchmark"):
+        raw.pop(section)
+    raw["inputs"] = {"source": "generate", "generate": {"directory": str(base / "generated")}}
+    raw["delivery"] = {"backend": "local", "cache_dir": str(base / "cache")}
+    raw["cluster"] = {"kind": "local"}
+    raw["processing"], raw["fit"] = {}, {}
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+@pytest.mark.parametrize("minimal", [False, True], ids=["every-key", "defaults"])
+def test_the_snakefile_computes_the_cli_digests_without_agcflow(tmp_path, minimal):
+    """common.smk, run where agcflow cannot be imported, on the configuration as the Snakefile
+    validates it (filling in the schema's defaults), gives the digests the CLI records, with and
+    without the optimize rules' --set override."""
+    path = tmp_path / "tiny.yaml"
+    path = minimal_config(path, tmp_path) if minimal else write_config(path, tiny_overrides(tmp_path))
     overrides = {"delivery.preselection.btag_min": 0.3}
     script = f"""
 import json, os, sys, types, yaml
 sys.modules["agcflow"] = None  # importing agcflow fails
+from snakemake.utils import validate
 space = {{"os": os, "config": {{}}, "workflow": types.SimpleNamespace(basedir={str(ROOT)!r}, cores=1)}}
 exec(open({str(ROOT / "workflow/rules/common.smk")!r}).read(), space)
 space["STAGE_SETTINGS"] = space["load_package_module"]("config/stage_settings.py")
 space["CFG"] = yaml.safe_load(open({str(path)!r}))
+validate(space["CFG"], {str(ROOT / "configs/schema/config.schema.json")!r}, set_default=True)  # as the Snakefile
 digest = space["settings_digest"]
 print(json.dumps({{stage: [digest(stage), digest(stage, {overrides!r})] for stage in space["STAGE_SETTINGS"].STAGE_SETTINGS}}))
 """

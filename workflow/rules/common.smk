@@ -18,14 +18,14 @@ def input_fileset():
     """The fileset JSON the configured input source reads."""
     inputs = CFG["inputs"]
     if inputs["source"] == "generate":
-        return f"{inputs.get('generate', {}).get('directory', 'data/generated')}/fileset.json"
+        return f"{inputs['generate']['directory']}/fileset.json"
     return inputs["fileset"] if inputs["source"] == "fileset" else inputs["agc_list"]
 
 
 def fit_outputs():
     """The files the fit rule writes."""
     names = ["fit_results.json", "yields_prefit.json", "yields_postfit.json"]
-    if CFG.get("fit", {}).get("ranking", True):
+    if CFG["fit"]["ranking"]:
         names.append("ranking.json")
     return [f"{RESULTS}/fit/{name}" for name in names]
 
@@ -33,7 +33,7 @@ def fit_outputs():
 def fit_figures():
     """The figures a successful fit writes (agcflow.util.figure_names)."""
     labels = [region["label"] for region in CFG["analysis"]["regions"].values()]
-    names = FIGURE_NAMES.fit_figures(labels, CFG.get("fit", {}).get("ranking", True))
+    names = FIGURE_NAMES.fit_figures(labels, CFG["fit"]["ranking"])
     return [f"{RESULTS}/figures/{name}" for name in names]
 
 

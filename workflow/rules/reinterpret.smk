@@ -1,6 +1,6 @@
 # RECAST: `snakemake --profile profiles/local reinterpret` runs every signal of
 # reinterpret.signals through the preserved analysis (backgrounds are not reprocessed).
-SIGNALS = [signal["name"] for signal in CFG.get("reinterpret", {}).get("signals", [])]
+SIGNALS = [signal["name"] for signal in CFG["reinterpret"]["signals"]]
 
 
 rule reinterpret_signal:

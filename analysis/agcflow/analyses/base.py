@@ -196,11 +196,12 @@ class Analysis(ABC):
         return {"type": "object"}
 
     def options(self, raw: Mapping[str, Any]) -> Any:
-        """The typed form of the plugin's keys of the (validated) ``analysis`` block."""
+        """The typed form of the plugin's keys of the ``analysis`` block (validated, the schema's
+        defaults filled in)."""
         return None
 
     def preselection(self, raw: Mapping[str, Any]) -> Any:
-        """The typed form of the (validated) ``delivery.preselection``."""
+        """The typed form of ``delivery.preselection`` (validated, the schema's defaults filled in)."""
         return dict(raw)
 
     def problems(self, analysis: AnalysisSettings) -> list[str]:

@@ -9,14 +9,18 @@ sorted by key. A key absent from the mapping leaves the dataclass' default.
 The few fields that do not map one to one onto a key say so in their metadata, made with
 :func:`spec`: a dotted ``key`` elsewhere in the mapping, a default taken from another field, a
 mapping of named items, the keys no other field claims, or a value only the caller gives.
+
+A field default given as JSON (the schema's, wrapped in :class:`Default`) becomes a value of the
+field's type with :func:`typed_defaults`, applied below ``@dataclass``.
 """
 
 from __future__ import annotations
 
+import copy
 import types
 import typing
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -30,7 +34,7 @@ class Spec:
 
     Attributes:
         key: The dotted key of the value in the mapping (default: the field's name).
-        default_from: A field whose value this field takes when its key is absent.
+        default_from: A field whose value this field takes when its key is absent or null.
         keyed: For a tuple of dataclasses given as a mapping of name -> item: the item field
             that receives each key.
         rest: The field collects every key of the mapping that no other field claims.
@@ -43,6 +47,40 @@ class Spec:
     keyed: str | None = None
     rest: bool = False
     given: bool = False
+
+
+@dataclass(frozen=True)
+class Default:
+    """A field default as JSON gives it (e.g. a schema's ``default``), to be made a value of the
+    field's type by :func:`typed_defaults`."""
+
+    value: Any
+
+
+def typed_defaults(cls: type[T]) -> type[T]:
+    """Make every :class:`Default` field default of the class ``cls`` a value of the field's type
+    hint (as :func:`convert` makes a value of the mapping); apply it below ``@dataclass``.
+
+    Args:
+        cls: A class about to become a dataclass, its annotations resolvable where it is defined.
+
+    Returns:
+        ``cls``, each ``Default`` replaced by the typed value (a mutable one by a ``field`` whose
+        ``default_factory`` copies it).
+
+    Raises:
+        TypeError: ``cls`` is a dataclass already (its ``__init__`` holds the untyped defaults).
+    """
+    if is_dataclass(cls):
+        raise TypeError(f"{cls.__name__}: apply typed_defaults below @dataclass, not above it")
+    hints = typing.get_type_hints(cls)
+    for name in cls.__dict__.get("__annotations__", {}):
+        given = cls.__dict__.get(name)
+        if isinstance(given, Default):
+            typed = convert(hints[name], given.value)
+            hashable = type(typed).__hash__ is not None
+            setattr(cls, name, typed if hashable else field(default_factory=lambda typed=typed: copy.deepcopy(typed)))
+    return cls
 
 
 def spec(**options: Any) -> dict[str, Spec]:
@@ -81,12 +119,12 @@ def build(cls: type[T], values: Mapping[str, Any], /, **given: Any) -> T:
             kwargs[f.name] = convert(hints[f.name], {k: v for k, v in values.items() if k not in claimed})
         else:
             found, value = lookup(values, field_spec.key or f.name)
-            if found:
+            if field_spec.default_from is not None and value is None:  # absent or null: a field before this one
+                kwargs[f.name] = kwargs[field_spec.default_from]
+            elif found:
                 if field_spec.keyed and isinstance(value, Mapping):
                     value = [{field_spec.keyed: name, **item} for name, item in value.items()]
                 kwargs[f.name] = convert(hints[f.name], value)
-            elif field_spec.default_from is not None:  # a field before this one
-                kwargs[f.name] = kwargs[field_spec.default_from]
     return cls(**kwargs)
 
 

@@ -13,12 +13,10 @@ from functools import cache
 from importlib import metadata
 from typing import Any
 
-from agcflow.config import stage_settings
 from agcflow.errors import ConfigError
 
 ENTRY_POINT_GROUP = "agcflow.analyses"
 BUILTIN = {"cms_ttbar": "agcflow.analyses.cms_ttbar:ANALYSIS"}
-DEFAULT_KIND = stage_settings.DEFAULT_KIND
 
 
 def available() -> dict[str, str]:

@@ -3,6 +3,10 @@
 Each field is named after its key in the file and typed as the stages use it; the generic
 converter (:func:`agcflow.config.convert.build`) fills them from the validated mapping. The few
 fields read otherwise say so in their metadata (:func:`agcflow.config.convert.spec`).
+
+What a key means and its default are the schema's (``schema/config.schema.json``): a field of an
+optional key takes its default from there (:func:`schema_default`), so that settings made in
+code (``ClusterSettings(workers=2)``) have the defaults a configuration file gets.
 """
 
 from __future__ import annotations
@@ -12,21 +16,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agcflow.config import plugins, stage_settings
-from agcflow.config.convert import spec
+from agcflow.config import stage_settings
+from agcflow.config.convert import Default, spec, typed_defaults
+from agcflow.config.schemas import default
+
+
+def schema_default(key: str) -> Any:
+    """The schema's default of the dotted ``key`` (:func:`agcflow.config.schemas.default`) as a
+    field default, made the field's type by :func:`~agcflow.config.convert.typed_defaults`."""
+    return Default(default(key))
 
 
 @dataclass(frozen=True)
+@typed_defaults
 class Sample:
     """A sample of ``analysis.samples`` (its key is the name)."""
 
     name: str
     label: str
     xsec_pb: float
-    variations: tuple[str, ...] = ("nominal",)
+    variations: tuple[str, ...] = schema_default("analysis.samples.*.variations")
 
 
 @dataclass(frozen=True)
+@typed_defaults
 class Region:
     """A region: its histogram of ``observable``; ``selection`` holds the plugin's keys."""
 
@@ -38,19 +51,21 @@ class Region:
 
 
 @dataclass(frozen=True)
+@typed_defaults
 class Systematic:
     """A systematic uncertainty: up/down templates or a normalization, on some or all samples."""
 
     name: str
     label: str
-    samples: tuple[str, ...] | None = None  # None: every sample
-    up: str | None = None
-    down: str | None = None
-    symmetrize: bool = False
-    normalization: float | None = None
+    samples: tuple[str, ...] | None = schema_default("analysis.systematics.*.samples")
+    up: str | None = schema_default("analysis.systematics.*.up")
+    down: str | None = schema_default("analysis.systematics.*.down")
+    symmetrize: bool = schema_default("analysis.systematics.*.symmetrize")
+    normalization: float | None = schema_default("analysis.systematics.*.normalization")
 
 
 @dataclass(frozen=True)
+@typed_defaults
 class HistogramAxis:
     """The regular binning of every region's histogram."""
 
@@ -60,6 +75,7 @@ class HistogramAxis:
 
 
 @dataclass(frozen=True)
+@typed_defaults
 class AnalysisSettings:
     """The ``analysis`` block: generic keys typed here, the plugin's own in ``options``."""
 
@@ -72,7 +88,7 @@ class AnalysisSettings:
     pseudodata_average: tuple[str, ...] = field(metadata=spec(key="pseudodata.average"))
     pseudodata_add: tuple[str, ...] = field(metadata=spec(key="pseudodata.add"))
     systematics: tuple[Systematic, ...]
-    kind: str = plugins.DEFAULT_KIND
+    kind: str = schema_default("analysis.kind")
     # the plugin's typed settings (Analysis.options) and the agcflow.analyses.base.Analysis itself
     options: Any = field(default=None, compare=False, metadata=spec(given=True))
     plugin: Any = field(default=None, compare=False, repr=False, metadata=spec(given=True))
@@ -90,101 +106,108 @@ class AnalysisSettings:
 
 
 @dataclass(frozen=True)
+@typed_defaults
 class GenerateSettings:
     """``inputs.generate``: the synthetic dataset the generate stage writes."""
 
-    directory: Path = Path("data/generated")
-    files_per_sample: int = 4
-    seed: int = 42
-    scale: float = 1.0
-    events: tuple[tuple[str, int], ...] | None = None  # (sample__variation, events), sorted
+    directory: Path = schema_default("inputs.generate.directory")
+    files_per_sample: int = schema_default("inputs.generate.files_per_sample")
+    seed: int = schema_default("inputs.generate.seed")
+    scale: float = schema_default("inputs.generate.scale")
+    events: tuple[tuple[str, int], ...] | None = schema_default("inputs.generate.events")  # sorted by key
 
 
 @dataclass(frozen=True)
+@typed_defaults
 class InputSettings:
     """``inputs``: where the input files come from."""
 
     source: str
-    files_per_sample: int = -1
-    generate: GenerateSettings = field(default_factory=GenerateSettings)
-    fileset: Path | None = None
-    agc_list: Path | None = None
+    files_per_sample: int = schema_default("inputs.files_per_sample")
+    generate: GenerateSettings = schema_default("inputs.generate")
+    fileset: Path | None = schema_default("inputs.fileset")
+    agc_list: Path | None = schema_default("inputs.agc_list")
 
 
 @dataclass(frozen=True)
+@typed_defaults
 class ServiceXSettings:
     """Where the servicex backend sends its request. The endpoint URL and token stay in the
     user's servicex.yaml outside the repository; only the endpoint's name is configured here."""
 
-    endpoint: str | None = None  # a name in servicex.yaml; None: its default-endpoint, else the first
-    config: Path | None = None  # servicex.yaml; None: .servicex/servicex.yaml in . or a parent, then ~
-    connect_timeout_s: float = 5.0  # the reachability probe before any request
-    ignore_cache: bool = False  # re-run transforms the ServiceX client has cached
+    endpoint: str | None = schema_default("delivery.servicex.endpoint")
+    config: Path | None = schema_default("delivery.servicex.config")
+    connect_timeout_s: float = schema_default("delivery.servicex.connect_timeout_s")
+    ignore_cache: bool = schema_default("delivery.servicex.ignore_cache")
 
 
 @dataclass(frozen=True)
+@typed_defaults
 class GatewaySettings:
     """A Dask cluster from a dask-gateway server (coffea-casa, the Elastic Analysis Facility, ...).
     Values left None come from the Dask config's ``gateway.*`` keys, as facilities set them."""
 
-    address: str | None = None  # http(s) URL of the gateway; None: gateway.address
-    proxy_address: str | None = None  # scheduler proxy; None: gateway.proxy-address or the address
-    auth: str | None = None  # basic | kerberos | jupyterhub; None: gateway.auth.type
-    username: str | None = None  # basic auth user (None: the login name)
-    password_env: str = "DASK_GATEWAY_PASSWORD"  # environment variable holding the basic-auth password
-    options: tuple[tuple[str, Any], ...] = ()  # cluster options (worker_cores, image, ...), as the server offers
+    address: str | None = schema_default("cluster.gateway.address")
+    proxy_address: str | None = schema_default("cluster.gateway.proxy_address")
+    auth: str | None = schema_default("cluster.gateway.auth")
+    username: str | None = schema_default("cluster.gateway.username")
+    password_env: str = schema_default("cluster.gateway.password_env")
+    options: tuple[tuple[str, Any], ...] = schema_default("cluster.gateway.options")  # sorted by key
 
 
 @dataclass(frozen=True)
+@typed_defaults
 class TlsSettings:
     """Client certificates for a ``tls://`` scheduler address (files in PEM)."""
 
-    ca_file: str | None = None
-    cert: str | None = None
-    key: str | None = None
+    ca_file: str | None = schema_default("cluster.tls.ca_file")
+    cert: str | None = schema_default("cluster.tls.cert")
+    key: str | None = schema_default("cluster.tls.key")
 
 
 @dataclass(frozen=True)
+@typed_defaults
 class DeliverySettings:
     """``delivery``: how the input columns reach the cache, and the loose preselection."""
 
-    backend: str = "local"
-    cache_dir: Path = Path("cache/delivery")
+    backend: str = "local"  # required in a configuration file
+    cache_dir: Path = schema_default("delivery.cache_dir")
     # the plugin's typed loose preselection (Analysis.preselection)
     preselection: Any = field(default=None, metadata=spec(given=True))
-    servicex: ServiceXSettings = field(default_factory=ServiceXSettings)
+    servicex: ServiceXSettings = schema_default("delivery.servicex")
 
 
 @dataclass(frozen=True)
+@typed_defaults
 class ClusterSettings:
     """``cluster``: the Dask cluster a stage computes on."""
 
-    kind: str = "local"
-    workers: int = 0
-    threads_per_worker: int = 1
-    address: str | None = None
-    worker_env: tuple[tuple[str, str], ...] = (("MALLOC_TRIM_THRESHOLD_", "134217728"),)
-    startup_timeout_s: float = 60.0
-    shutdown_timeout_s: float = 30.0  # a slower or failing shutdown is logged, never fails the stage
-    dashboard: str | None = ":0"  # the Dask dashboard's address (":0" = a free port); None: off
+    kind: str = "local"  # required in a configuration file
+    workers: int = schema_default("cluster.workers")
+    threads_per_worker: int = schema_default("cluster.threads_per_worker")
+    address: str | None = schema_default("cluster.address")
+    worker_env: tuple[tuple[str, str], ...] = schema_default("cluster.worker_env")
+    startup_timeout_s: float = schema_default("cluster.startup_timeout_s")
+    shutdown_timeout_s: float = schema_default("cluster.shutdown_timeout_s")
+    dashboard: str | None = schema_default("cluster.dashboard")
     # Batch kinds (slurm, htcondor; dask-jobqueue): one worker per job with threads_per_worker cores.
     # A batch setting left None (or empty) is not passed on, so the site's jobqueue.yaml applies.
-    queue: str | None = None  # SLURM partition
-    account: str | None = None  # SLURM account (#SBATCH -A)
-    memory: str | None = None  # per worker job
-    walltime: str | None = None  # SLURM
-    disk: str | None = None  # HTCondor request_disk
-    job_extra_directives: tuple[str, ...] = ()  # "#SBATCH" options / HTCondor "Key = value"
-    job_script_prologue: tuple[str, ...] = ()  # shell lines before the worker starts, after the site's
-    minimum_workers: int | None = None  # adapt(minimum, workers); None: minimum = workers
-    worker_lifetime: str | None = None  # e.g. "55m", a few minutes below walltime; None: unlimited
-    worker_lifetime_stagger: str = "4m"
-    worker_lifetime_restart: bool = False
-    allowed_failures: int = 3  # distributed.scheduler.allowed-failures (every kind)
-    gateway: GatewaySettings = GatewaySettings()  # kind: gateway
-    tls: TlsSettings = TlsSettings()  # kind: address with a tls:// scheduler
-    log_directory: str | None = None  # batch job logs; None: the batch system's default
-    interface: str | None = None  # network interface the workers reach the scheduler on, e.g. ib0
+    queue: str | None = schema_default("cluster.queue")
+    account: str | None = schema_default("cluster.account")
+    memory: str | None = schema_default("cluster.memory")
+    walltime: str | None = schema_default("cluster.walltime")
+    disk: str | None = schema_default("cluster.disk")
+    job_extra_directives: tuple[str, ...] = schema_default("cluster.job_extra_directives")
+    job_script_prologue: tuple[str, ...] = schema_default("cluster.job_script_prologue")
+    minimum_workers: int | None = schema_default("cluster.minimum_workers")
+    worker_lifetime: str | None = schema_default("cluster.worker_lifetime")
+    worker_lifetime_stagger: str = schema_default("cluster.worker_lifetime_stagger")
+    worker_lifetime_restart: bool = schema_default("cluster.worker_lifetime_restart")
+    allowed_failures: int = schema_default("cluster.allowed_failures")
+    gateway: GatewaySettings = schema_default("cluster.gateway")
+    tls: TlsSettings = schema_default("cluster.tls")
+    log_directory: str | None = schema_default("cluster.log_directory")
+    interface: str | None = schema_default("cluster.interface")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "job_extra_directives", tuple(self.job_extra_directives))
@@ -197,28 +220,31 @@ class ClusterSettings:
 
 
 @dataclass(frozen=True)
+@typed_defaults
 class ProcessingSettings:
     """``processing``: how the events are processed (chunks, bad files, the random seed)."""
 
-    chunk_size: int = 200_000
-    skip_bad_files: bool = False
-    seed: int = 12345
+    chunk_size: int = schema_default("processing.chunk_size")
+    skip_bad_files: bool = schema_default("processing.skip_bad_files")
+    seed: int = schema_default("processing.seed")
 
 
 @dataclass(frozen=True)
+@typed_defaults
 class FitSettings:
     """``fit``: the statistical model's fit and its binning."""
 
-    backend: str = "numpy"
-    device: str = "auto"
-    poi: str = "ttbar_norm"
-    poi_bounds: tuple[float, float] = (0.0, 10.0)
-    fit_edges: tuple[float, ...] = tuple(float(edge) for edge in range(110, 551, 40))
-    ranking: bool = True
-    ranking_engine: str = "fast"  # fast: compiled Newton fits (cabinetry's where unsupported) | cabinetry
+    backend: str = schema_default("fit.backend")
+    device: str = schema_default("fit.device")
+    poi: str = schema_default("fit.poi")
+    poi_bounds: tuple[float, float] = schema_default("fit.poi_bounds")
+    fit_edges: tuple[float, ...] = schema_default("fit.fit_edges")
+    ranking: bool = schema_default("fit.ranking")
+    ranking_engine: str = schema_default("fit.ranking_engine")
 
 
 @dataclass(frozen=True)
+@typed_defaults
 class SignalSettings:
     """A signal hypothesis of ``reinterpret.signals`` (its label defaults to its name)."""
 
@@ -229,31 +255,35 @@ class SignalSettings:
 
 
 @dataclass(frozen=True)
+@typed_defaults
 class ReinterpretSettings:
     """``reinterpret``: new signals through the same chain, the backgrounds untouched."""
 
-    poi: str = "mu_sig"
-    poi_bounds: tuple[float, float] = (0.0, 100.0)
-    directory: Path = Path("data/signals")
-    events: int = 20_000
-    signals: tuple[SignalSettings, ...] = ()
+    poi: str = schema_default("reinterpret.poi")
+    poi_bounds: tuple[float, float] = schema_default("reinterpret.poi_bounds")
+    directory: Path = schema_default("reinterpret.directory")
+    events: int = schema_default("reinterpret.events")
+    signals: tuple[SignalSettings, ...] = schema_default("reinterpret.signals")
 
 
 @dataclass(frozen=True)
+@typed_defaults
 class BenchmarkSettings:
     """The facility sweep of ``agcflow bench facility``: every combination, one fresh cluster each."""
 
-    facility: str | None = None  # the name recorded with each run; None: the host name
-    workers: tuple[int, ...] = (1, 2)
-    chunk_sizes: tuple[int, ...] = (50_000, 100_000, 200_000)
-    files_per_sample: tuple[int, ...] = (-1,)  # first N input files of each sample (-1 = all)
-    repeats: int = 1
-    delivery: str = "cold"  # cold: into an empty cache per run (a real first pass); cached: delivery.cache_dir
+    facility: str | None = schema_default("benchmark.facility")
+    workers: tuple[int, ...] = schema_default("benchmark.workers")
+    chunk_sizes: tuple[int, ...] = schema_default("benchmark.chunk_sizes")
+    files_per_sample: tuple[int, ...] = schema_default("benchmark.files_per_sample")
+    repeats: int = schema_default("benchmark.repeats")
+    delivery: str = schema_default("benchmark.delivery")
 
 
 @dataclass(frozen=True)
+@typed_defaults
 class Settings:
-    """A whole configuration, validated and typed; ``raw`` keeps the validated mapping."""
+    """A whole configuration, validated and typed; ``raw`` keeps the validated mapping with the
+    workflow schema's defaults filled in, as the Snakefile has it (the digests are of it)."""
 
     source: Path = field(metadata=spec(given=True))
     digest: str = field(metadata=spec(given=True))
@@ -264,8 +294,8 @@ class Settings:
     processing: ProcessingSettings
     fit: FitSettings
     results_dir: Path = field(metadata=spec(key="outputs.results_dir"))
-    reinterpret: ReinterpretSettings = field(default_factory=ReinterpretSettings)
-    benchmark: BenchmarkSettings = field(default_factory=BenchmarkSettings)
+    reinterpret: ReinterpretSettings = schema_default("reinterpret")
+    benchmark: BenchmarkSettings = schema_default("benchmark")
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, metadata=spec(given=True))
 
     def stage_record(self, stage: str) -> dict[str, Any]:

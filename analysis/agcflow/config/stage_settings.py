@@ -49,7 +49,6 @@ STAGE_SETTINGS: dict[str, tuple[str, ...]] = {
 # The analysis keys each plugin's delivery query reads ("@query"), for the plugins shipped with
 # agcflow (a test checks them against the query); any other plugin's delivery depends on its
 # whole analysis block, so that no change can be missed.
-DEFAULT_KIND = "cms_ttbar"
 QUERY_SETTINGS: dict[str, tuple[str, ...]] = {
     # agcflow.analyses.cms_ttbar.query.DeliveryQuery: the tight-lepton definition and jet id
     "cms_ttbar": (
@@ -69,14 +68,14 @@ UNSAFE_PATH = re.compile(r"[$`\\\"'!;&|<>(){}\[\]*?\n\r\t]")
 
 
 def settings_of(raw: Mapping[str, Any], stage: str) -> dict[str, Any]:
-    """The values of ``stage``'s settings in the raw configuration ``raw``, by dotted key
-    (``None`` for an absent key)."""
+    """The values of ``stage``'s settings in the configuration ``raw`` as validated, the schema's
+    defaults filled in (``analysis.kind`` among them), by dotted key (``None`` for an absent key)."""
     if stage not in STAGE_SETTINGS:
         raise KeyError(f"unknown stage {stage!r}; stages: {', '.join(STAGE_SETTINGS)}")
     values: dict[str, Any] = {}
     for key in STAGE_SETTINGS[stage]:
         if key == "@query":
-            kind = (raw.get("analysis") or {}).get("kind", DEFAULT_KIND)
+            kind = (raw.get("analysis") or {}).get("kind")  # none: the whole analysis block
             for dotted in QUERY_SETTINGS.get(kind, ("analysis",)):
                 values.update(_lookup(raw, dotted.split("."), ""))
         elif key.startswith("@"):

@@ -43,11 +43,13 @@ class Variations:
 
 @dataclass(frozen=True)
 class Preselection:
-    lepton_pt_min: float = 30.0
-    jet_pt_min: float = 25.0
-    min_jets: int = 4
-    min_btags: int = 1
-    btag_min: float = 0.5
+    """``delivery.preselection``; its defaults (the AGC's values) are the schema's."""
+
+    lepton_pt_min: float
+    jet_pt_min: float
+    min_jets: int
+    min_btags: int
+    btag_min: float
 
 
 @dataclass(frozen=True)
@@ -87,5 +89,5 @@ def options(raw: Mapping[str, Any]) -> TtbarOptions:
 
 
 def preselection(raw: Mapping[str, Any]) -> Preselection:
-    """The typed ``delivery.preselection`` (absent keys: the AGC's values)."""
+    """The typed ``delivery.preselection``, validated and its defaults filled in."""
     return with_floats(Preselection, **raw)
