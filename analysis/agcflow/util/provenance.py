@@ -83,7 +83,7 @@ def package_versions() -> dict[str, str]:
 def git_commit() -> str | None:
     """The commit of the agcflow source tree (with ``+dirty`` when it has uncommitted changes), or None
     when the package is not run from a git checkout (an installed wheel, a container image)."""
-    source = Path(__file__).resolve().parent
+    source = Path(__file__).resolve().parents[1]  # the agcflow package, not this util/ folder
     try:
         commit = subprocess.run(["git", "-C", str(source), "rev-parse", "HEAD"], capture_output=True, text=True,
                                 timeout=10, check=True).stdout.strip()
