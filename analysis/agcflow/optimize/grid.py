@@ -8,12 +8,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agcflow.analyses.base import CutParameter
 from agcflow.config import Settings
 from agcflow.delivery.manifest import check_serves, recorded_preselection
 from agcflow.delivery.manifest_types import Manifest
 from agcflow.errors import AgcflowError
 from agcflow.optimize import hard
-from agcflow.optimize.parameters import CutParameter, grid_points, with_cuts
+from agcflow.optimize.parameters import grid_points, with_cuts
 
 if TYPE_CHECKING:
     from distributed import Client

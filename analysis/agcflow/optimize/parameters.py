@@ -17,8 +17,6 @@ from agcflow.analyses.base import CutParameter
 from agcflow.config import AnalysisSettings
 from agcflow.errors import ConfigError
 
-__all__ = ["CutParameter", "chosen_parameters", "grid_points", "parse_parameter", "with_cuts"]
-
 
 def parse_parameter(text: str) -> tuple[str, float | None, float | None, int | None]:
     """``NAME=LOW:HIGH:POINTS`` (any of the three may be empty: the default) as a tuple."""

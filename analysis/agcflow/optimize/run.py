@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from agcflow.analyses.base import CutParameter
 from agcflow.compute.cluster import open_client
 from agcflow.config import Settings
 from agcflow.delivery.manifest import check_manifest
@@ -17,7 +18,6 @@ from agcflow.delivery.manifest_types import read_manifest
 from agcflow.errors import AgcflowError
 from agcflow.optimize.gradient import GradientOptions, enable_x64, run_gradient
 from agcflow.optimize.grid import run_grid
-from agcflow.optimize.parameters import CutParameter
 from agcflow.processing.run import WORKER_MODULES
 from agcflow.util.figures import save_figure
 from agcflow.util.io import read_json, write_json
