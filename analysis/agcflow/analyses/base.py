@@ -70,8 +70,9 @@ class Chunk:
         variation: the sample's variation (``nominal`` or an alternative sample, e.g. ``scaleup``).
         weight: the per-event normalisation (cross section x luminosity / generated events).
         seed: the processing seed, for per-event random numbers (smearing).
-        variations: the registry variations to fill (empty for alternative samples).
+        variations: the registry variations to fill (empty for alternative samples and data).
         analysis: the analysis settings (options: ``analysis.options``).
+        data: recorded data (``analysis.samples.<process>.data``): unweighted, nominal only.
     """
 
     process: str
@@ -80,6 +81,7 @@ class Chunk:
     seed: int
     variations: tuple[Variation, ...]
     analysis: AnalysisSettings
+    data: bool = False
 
     def wants(self, name: str) -> bool:
         """Whether the registry variation ``name`` is to be filled for this chunk."""
@@ -284,8 +286,9 @@ class Analysis(ABC):
 
 
 def expected_variations(analysis: AnalysisSettings, process: str, variation: str) -> list[str]:
-    """The histogram variations a sample gets: its own, plus the registry's for nominal samples."""
-    if variation != "nominal":
+    """The histogram variations a sample gets: its own, plus the registry's for nominal simulated samples."""
+    data = analysis.data_sample
+    if variation != "nominal" or (data is not None and data.name == process):
         return [variation]
     return ["nominal", *(v.name for v in analysis.plugin.variations(analysis) if v.applies_to(process))]
 

@@ -29,7 +29,7 @@ def check_semantics(settings: Settings, source: Path) -> None:
 def analysis_problems(analysis: AnalysisSettings) -> list[str]:
     """Problems of the ``analysis`` block: binning, pseudodata, systematics, the plugin's own."""
     problems = []
-    names = [s.name for s in analysis.samples]
+    simulated = [s.name for s in analysis.simulated]
     axis = analysis.histogram
     if axis.high <= axis.low:
         problems.append(f"analysis.histogram: high = {axis.high} must exceed low = {axis.low}")
@@ -38,12 +38,53 @@ def analysis_problems(analysis: AnalysisSettings) -> list[str]:
         for key in getattr(analysis, f"pseudodata_{part}"):
             if key not in suffixes:
                 problems.append(f"analysis.pseudodata.{part}: {key!r} is not a sample histogram; valid: {suffixes}")
+    problems.extend(sample_problems(analysis))
     problems.extend(analysis.plugin.problems(analysis))
     problems.extend(variation_problems(analysis))
     for i, syst in enumerate(analysis.systematics):
         for sample in syst.samples or ():
-            if sample not in names:
-                problems.append(f"analysis.systematics[{i}].samples: {sample!r} is not a sample; valid: {names}")
+            if sample not in simulated:
+                problems.append(f"analysis.systematics[{i}].samples: {sample!r} is not a simulated sample; valid: {simulated}")
+        problems.extend(_partial_groups(analysis, i, syst.samples))
+    return problems
+
+
+def _partial_groups(analysis: AnalysisSettings, index: int, samples: tuple[str, ...] | None) -> list[str]:
+    """A systematic applies to whole fit samples: every sample of a group or none."""
+    named = set(samples or ())
+    problems = []
+    for group, members in analysis.fit_samples().items():
+        names = {m.name for m in members}
+        if samples is not None and named & names and not names <= named:
+            problems.append(f"analysis.systematics[{index}].samples: names {sorted(named & names)} of group {group!r} "
+                            f"but not {sorted(names - named)}; a systematic applies to every sample of a group or to none")
+    return problems
+
+
+def sample_problems(analysis: AnalysisSettings) -> list[str]:
+    """The fit's data (one data sample or pseudodata, not both), cross sections of simulated
+    samples, groups of one kind."""
+    data = [s.name for s in analysis.samples if s.data]
+    problems = []
+    if len(data) > 1:
+        problems.append(f"analysis.samples: {len(data)} samples have data: true ({data}); at most one is the fit's data")
+    if data and analysis.pseudodata_average:
+        problems.append(f"analysis.pseudodata: set, but samples.{data[0]} is data (data: true); keep one of them "
+                        "as the fit's data (pseudodata: null uses the data sample)")
+    if not data and not analysis.pseudodata_average:
+        problems.append("analysis: the fit has no data: mark the data sample (samples.<name>.data: true) or set "
+                        "analysis.pseudodata {average: [...], add: [...]}")
+    for sample in analysis.samples:
+        key = f"analysis.samples.{sample.name}"
+        if sample.data and (sample.group or sample.variations != ("nominal",)):
+            problems.append(f"{key}: a data sample has no group and no variations (got group {sample.group!r}, "
+                            f"variations {list(sample.variations)})")
+        if not sample.data and sample.xsec_pb is None:
+            problems.append(f"{key}.xsec_pb: required for a simulated sample (data: false)")
+    for sample in analysis.simulated:
+        group = sample.group
+        if group and group in {s.name for s in analysis.samples} and analysis.sample(group).fit_sample != group:
+            problems.append(f"analysis.samples.{sample.name}.group: {group!r} is another sample's name; rename the group")
     return problems
 
 
@@ -56,7 +97,7 @@ def variation_problems(analysis: AnalysisSettings) -> list[str]:
         for template in (syst.up, syst.down):
             if template is None:
                 continue
-            known = {s.name for s in analysis.samples}
+            known = {s.name for s in analysis.simulated}
             samples = [name for name in syst.samples or known if name in known]
             missing = [name for name in samples if template not in analysis.sample(name).variations
                        and not (template in registry and registry[template].applies_to(name))]

@@ -34,8 +34,17 @@ class Sample:
 
     name: str
     label: str
-    xsec_pb: float
+    xsec_pb: float | None = schema_default("analysis.samples.*.xsec_pb")
     variations: tuple[str, ...] = schema_default("analysis.samples.*.variations")
+    data: bool = schema_default("analysis.samples.*.data")
+    group: str | None = schema_default("analysis.samples.*.group")
+    sum_weights: float | None = schema_default("analysis.samples.*.sum_weights")
+    filter_efficiency: float = schema_default("analysis.samples.*.filter_efficiency")
+
+    @property
+    def fit_sample(self) -> str:
+        """The name of the fit sample it is summed into: its group, or itself."""
+        return self.group or self.name
 
 
 @dataclass(frozen=True)
@@ -85,9 +94,10 @@ class AnalysisSettings:
     samples: tuple[Sample, ...] = field(metadata=spec(keyed="name"))
     regions: tuple[Region, ...] = field(metadata=spec(keyed="name"))
     histogram: HistogramAxis
-    pseudodata_average: tuple[str, ...] = field(metadata=spec(key="pseudodata.average"))
-    pseudodata_add: tuple[str, ...] = field(metadata=spec(key="pseudodata.add"))
     systematics: tuple[Systematic, ...]
+    # absent (pseudodata: null): the data sample is the fit's data
+    pseudodata_average: tuple[str, ...] = field(default=(), metadata=spec(key="pseudodata.average"))
+    pseudodata_add: tuple[str, ...] = field(default=(), metadata=spec(key="pseudodata.add"))
     kind: str = schema_default("analysis.kind")
     # the plugin's typed settings (Analysis.options) and the agcflow.analyses.base.Analysis itself
     options: Any = field(default=None, compare=False, metadata=spec(given=True))
@@ -103,6 +113,23 @@ class AnalysisSettings:
             if sample.name == name:
                 return sample
         raise KeyError(name)
+
+    @property
+    def data_sample(self) -> Sample | None:
+        """The recorded-data sample (the fit's observation), or None (pseudodata)."""
+        return next((s for s in self.samples if s.data), None)
+
+    @property
+    def simulated(self) -> tuple[Sample, ...]:
+        """The simulated samples (every one but the data sample)."""
+        return tuple(s for s in self.samples if not s.data)
+
+    def fit_samples(self) -> dict[str, tuple[Sample, ...]]:
+        """The fit's samples in order of first appearance: name -> the simulated samples summed into it."""
+        groups: dict[str, tuple[Sample, ...]] = {}
+        for sample in self.simulated:
+            groups[sample.fit_sample] = (*groups.get(sample.fit_sample, ()), sample)
+        return groups
 
 
 @dataclass(frozen=True)

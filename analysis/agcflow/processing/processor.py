@@ -43,7 +43,7 @@ def chunk_of(meta: Mapping[str, Any], analysis: AnalysisSettings, seed: int) -> 
     process, variation = meta["process"], meta["variation"]
     names = set(expected_variations(analysis, process, variation)) - {"nominal", variation}
     registry = tuple(v for v in analysis.plugin.variations(analysis) if v.name in names)
-    return Chunk(process, variation, float(meta["weight"]), seed, registry, analysis)
+    return Chunk(process, variation, float(meta["weight"]), seed, registry, analysis, bool(meta.get("data", False)))
 
 
 def fill_histograms(events: Any, meta: Mapping[str, Any], analysis: AnalysisSettings, seed: int) -> dict[str, hist.Hist]:

@@ -57,10 +57,13 @@ def sample_metadata(key: str, process: str, variation: str, nevts_total: int, an
     if nevts_total == 0:
         raise AgcflowError(f"sample {key}: no readable input events (all files skipped?)")
     sample = analysis.sample(process)
+    if sample.data:
+        return {"process": process, "variation": variation, "weight": 1.0, "data": True}
+    normalised_by = sample.sum_weights or nevts_total  # a skim's files: the whole sample's sum of weights
     return {
         "process": process,
         "variation": variation,
-        "weight": sample_weight(sample.xsec_pb, analysis.lumi_pb, nevts_total),
+        "weight": sample_weight(sample.xsec_pb * sample.filter_efficiency, analysis.lumi_pb, normalised_by),
     }
 
 
@@ -203,8 +206,10 @@ def fill_missing(hists: dict[str, hist.Hist], manifest: Manifest, analysis: Anal
 
 
 def add_pseudodata(hists: dict[str, hist.Hist], analysis: AnalysisSettings) -> dict[str, hist.Hist]:
-    """The spec's pseudodata per region, added to the histograms."""
+    """The spec's pseudodata per region, added to the histograms (none with a data sample)."""
     result = dict(hists)
+    if not analysis.pseudodata_average:
+        return result
     for region in analysis.regions:
         average = [result[f"{region.name}_{s}"] for s in analysis.pseudodata_average]
         added = [result[f"{region.name}_{s}"] for s in analysis.pseudodata_add]

@@ -39,9 +39,10 @@ def cabinetry_config(
     import jsonschema
 
     plugin = analysis.plugin
-    if plugin.poi_sample not in {s.name for s in analysis.samples}:
-        raise AgcflowError(f"analysis.samples: the fit needs a {plugin.poi_sample!r} sample for {fit.poi} "
-                           f"(the sample analysis {plugin.name} scales by the POI)")
+    fit_samples = analysis.fit_samples()
+    if plugin.poi_sample not in fit_samples:
+        raise AgcflowError(f"analysis.samples: the fit needs a {plugin.poi_sample!r} sample or group for {fit.poi} "
+                           f"(the sample analysis {plugin.name} scales by the POI); fit samples: {sorted(fit_samples)}")
     config = {
         "General": {
             "Measurement": plugin.measurement,
@@ -60,13 +61,13 @@ def cabinetry_config(
             for region in analysis.regions
         ],
         "Samples": [
-            {"Name": DATA_SAMPLE, "SamplePath": DATA_PATH, "Data": True},
-            *({"Name": s.label, "SamplePath": s.name} for s in analysis.samples),
+            data_entry(analysis),
+            *({"Name": members[0].label, "SamplePath": sample_path(members)} for members in fit_samples.values()),
         ],
         "NormFactors": [
             {
                 "Name": fit.poi,
-                "Samples": analysis.sample(plugin.poi_sample).label,
+                "Samples": fit_samples[plugin.poi_sample][0].label,
                 "Nominal": 1.0,
                 "Bounds": list(fit.poi_bounds),
             }
@@ -80,11 +81,26 @@ def cabinetry_config(
     return config
 
 
+def data_entry(analysis: AnalysisSettings) -> dict[str, Any]:
+    """The cabinetry sample of the fit's data: the data sample, or the pseudodata histograms."""
+    data = analysis.data_sample
+    if data is not None:
+        return {"Name": data.label, "SamplePath": data.name, "Data": True}
+    return {"Name": DATA_SAMPLE, "SamplePath": DATA_PATH, "Data": True}
+
+
+def sample_path(members: tuple[Any, ...]) -> str | list[str]:
+    """A fit sample's ``SamplePath``: one sample's name, or the names of a group's samples
+    (their histograms are summed by :func:`rebinning_router`)."""
+    return members[0].name if len(members) == 1 else [m.name for m in members]
+
+
 def _systematic(systematic: Systematic, analysis: AnalysisSettings) -> dict[str, Any]:
-    samples = systematic.samples or tuple(s.name for s in analysis.samples)
+    samples = systematic.samples or tuple(s.name for s in analysis.simulated)
+    labels = [analysis.fit_samples()[analysis.sample(name).fit_sample][0].label for name in samples]
     entry: dict[str, Any] = {
         "Name": systematic.label,  # the modifier name, as in the AGC's workspace
-        "Samples": [analysis.sample(name).label for name in samples],
+        "Samples": list(dict.fromkeys(labels)),
     }
     if systematic.normalization is not None:
         return {
@@ -208,6 +224,11 @@ def rebinning_router(config: dict[str, Any]) -> Any:
 
     @router.register_template_builder()
     def read_and_rebin(region: dict, sample: dict, systematic: dict, template: str | None) -> bh.Histogram:
+        paths = sample["SamplePath"] if isinstance(sample["SamplePath"], list) else [sample["SamplePath"]]
+        parts = [read_one(region, {**sample, "SamplePath": path}, systematic, template) for path in paths]
+        return sum(parts[1:], parts[0])  # a group: its samples' histograms summed
+
+    def read_one(region: dict, sample: dict, systematic: dict, template: str | None) -> bh.Histogram:
         path = _histo_path(general["InputPath"], general["VariationPath"], region, sample, systematic, template)
         file_name, _, key = path.rpartition(":")
         contents = read_file(file_name)
