@@ -54,7 +54,7 @@ def generate_signal(settings: Settings, signal: SignalSettings) -> Path:
     directory = settings.reinterpret.directory / signal.name
     events = {f"{signal.name}__nominal": settings.reinterpret.events}
     return generate_dataset(directory, settings.analysis.plugin, events=events, signals={signal.name: signal.parameters},
-                            files_per_sample=1, seed=settings.inputs.generate.seed)
+                            files_per_sample=1, seed=settings.inputs.generate.seed, tree=settings.analysis.tree)
 
 
 def with_signal(analysis: AnalysisSettings, signal: SignalSettings) -> AnalysisSettings:

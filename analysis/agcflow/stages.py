@@ -33,11 +33,13 @@ def generate(settings: Settings, progress: bool = True) -> Path:
     gen = settings.inputs.generate
     plugin = settings.analysis.plugin
     events = dict(gen.events) if gen.events else plugin.default_events()
-    events = {key: max(1, round(n * gen.scale)) for key, n in events.items()}
+    data = settings.analysis.data_sample
+    unscaled = {f"{data.name}__nominal"} if data is not None else set()  # recorded data: the luminosity's events
+    events = {key: n if key in unscaled else max(1, round(n * gen.scale)) for key, n in events.items()}
     workers = settings.cluster.n_workers
     return generate_dataset(
         gen.directory, plugin, events=events, files_per_sample=gen.files_per_sample, seed=gen.seed,
-        workers=workers, progress=progress,
+        workers=workers, progress=progress, tree=settings.analysis.tree,
     )
 
 

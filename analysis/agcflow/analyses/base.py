@@ -92,7 +92,9 @@ class DeliveryQuery(Protocol):
     """The delivery query of an analysis, rendered for func_adl and run on arrays.
 
     ``func_adl_text`` is the query's identity (cache keys, manifests); ``preselection_mask``
-    is the same selection on flat columns (``layout.flat``), run by the local backend.
+    is the same selection on flat columns (``layout.flat``), run by the local backend. A query
+    whose layout has ``derived`` columns also has ``derived_columns(flat) -> {name: array}``,
+    the same computed columns on arrays (:func:`derived_columns`).
     """
 
     layout: ColumnLayout
@@ -291,6 +293,17 @@ def expected_variations(analysis: AnalysisSettings, process: str, variation: str
     if variation != "nominal" or (data is not None and data.name == process):
         return [variation]
     return ["nominal", *(v.name for v in analysis.plugin.variations(analysis) if v.applies_to(process))]
+
+
+def derived_columns(query: DeliveryQuery, flat: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The columns ``query`` computes from flat input columns (none for a query without
+    ``derived_columns``); each of ``query.layout.derived``, one value per event."""
+    compute = getattr(query, "derived_columns", None)
+    derived = dict(compute(flat)) if compute is not None else {}
+    missing = sorted(set(query.layout.derived) - set(derived))
+    if missing:
+        raise TypeError(f"{type(query).__name__}.derived_columns: no columns {missing} of its layout's derived")
+    return derived
 
 
 def events_from_flat(columns: Mapping[str, np.ndarray], layout: ColumnLayout) -> Any:

@@ -32,7 +32,7 @@ import awkward as ak
 import numpy as np
 
 from agcflow import __version__
-from agcflow.analyses.base import DeliveryQuery
+from agcflow.analyses.base import DeliveryQuery, derived_columns
 from agcflow.delivery import remote as remote_inputs
 from agcflow.errors import InputFileError
 from agcflow.physics.columns import ColumnLayout
@@ -276,13 +276,13 @@ def _select_all(events, names: list[str], query: DeliveryQuery, source: str, tre
         parts.append(_select(chunk, query))
     if read != events.num_entries:
         raise InputFileError(f"{source}: read {read} of the {events.num_entries} entries of tree {tree!r} (short read)")
-    layout = query.layout
-    return parts or [layout.select(layout.flat(events.arrays(names, entry_stop=0, how=dict)), np.zeros(0, bool))]
+    return parts or [_select(events.arrays(names, entry_stop=0, how=dict), query)]
 
 
 def _select(chunk: dict[str, ak.Array], query: DeliveryQuery) -> dict[str, np.ndarray]:
     flat = query.layout.flat(chunk)
-    return query.layout.select(flat, query.preselection_mask(flat))
+    mask = query.preselection_mask(flat)
+    return query.layout.select({**flat, **derived_columns(query, flat)}, mask)
 
 
 def read_columns(path: str | Path) -> dict[str, np.ndarray]:

@@ -66,8 +66,10 @@ def _uint32_counters() -> Iterator[None]:
         _cascadetree.Tree._branch_np = original
 
 
-def _write_events(path: Path, branches: dict[str, Any], compression: str, level: int) -> None:
-    """Write the branches to tree ``Events`` of a new file, atomically, in large baskets."""
+def _write_events(path: Path, branches: dict[str, Any], compression: str, level: int, tree_name: str = "Events",
+                  counter: Callable[[str], str] = lambda collection: f"n{collection}") -> None:
+    """Write the branches to tree ``tree_name`` of a new file, atomically, in large baskets;
+    ``counter`` names the branch counting a collection's objects (``lep`` -> ``lep_n``)."""
     n_events = len(next(iter(branches.values())))
     types = {
         name: values.dtype if isinstance(values, np.ndarray) else values.type.content
@@ -78,7 +80,7 @@ def _write_events(path: Path, branches: dict[str, Any], compression: str, level:
         uproot.recreate(tmp, compression=COMPRESSIONS[compression](level)) as file,
     ):
         with _uint32_counters():
-            tree = file.mktree("Events", types)
+            tree = file.mktree(tree_name, types, counter_name=counter)
         for start in range(0, n_events, _EVENTS_PER_BASKET):
             tree.extend(
                 {
@@ -103,9 +105,11 @@ def generate_file(
     compression: str = "zstd",
     level: int = 1,
     parameters: Mapping[str, float] | None = None,
+    tree: str = "Events",
 ) -> int:
-    """Write one file of ``plugin``'s synthetic events (tree `Events`); return the number of
-    events written. ``parameters`` are a signal's (a process the plugin does not list).
+    """Write one file of ``plugin``'s synthetic events (tree ``tree``, counters named as the
+    plugin's layout names them); return the number of events written. ``parameters`` are a
+    signal's (a process the plugin does not list).
 
     The random stream is keyed by (seed, process, variation, first_event), so the files of a
     sample, which start at different event numbers, hold different events.
@@ -120,7 +124,9 @@ def generate_file(
         np.random.PCG64(_seed_sequence(seed, process, variation, first_event))
     )
     branches = plugin.simulate(rng, process, variation, n_events, first_event, dict(parameters or {}))
-    _write_events(Path(path), branches, compression, level)
+    layout = getattr(plugin, "layout", None)
+    _write_events(Path(path), branches, compression, level, tree,
+                  layout.counter if layout is not None else lambda collection: f"n{collection}")
     logger.info("wrote %s: %s__%s, %d events", path, process, variation, n_events)
     return n_events
 
@@ -137,13 +143,14 @@ def generate_dataset(
     level: int = 1,
     workers: int = 1,
     progress: bool = False,
+    tree: str = "Events",
 ) -> Path:
     """Write all samples under output_dir and a fileset JSON (`output_dir/fileset.json`); return its path.
 
     ``events`` maps ``process__variation`` to a number of events (default: the plugin's
     ``default_events``) and may name a subset of the samples, or signals: processes of
     ``signals`` (name -> parameters, e.g. ``{"mass": 750}``). Each sample is split into up to
-    files_per_sample files.
+    files_per_sample files, tree ``tree`` (the analysis' ``analysis.tree``).
     """
     events = dict(plugin.default_events() if events is None else events)
     signals = {name: dict(parameters) for name, parameters in (signals or {}).items()}
@@ -154,7 +161,7 @@ def generate_dataset(
             f"files_per_sample and workers must be >= 1, got {files_per_sample}, {workers}"
         )
     output_dir = Path(output_dir).resolve()
-    jobs = _file_jobs(output_dir, plugin, events, signals, files_per_sample, seed, compression, level)
+    jobs = _file_jobs(output_dir, plugin, events, signals, files_per_sample, seed, compression, level, tree)
     _run_jobs(jobs, workers, progress)
     return write_json(output_dir / "fileset.json", _fileset(jobs))
 
@@ -173,6 +180,7 @@ class _FileJob:
     compression: str
     level: int
     parameters: dict[str, float] = field(default_factory=dict)
+    tree: str = "Events"
 
 
 def _file_jobs(
@@ -184,6 +192,7 @@ def _file_jobs(
     seed: int,
     compression: str,
     level: int,
+    tree: str = "Events",
 ) -> list[_FileJob]:
     """One job per file; the events of a sample are split evenly and numbered consecutively."""
     jobs = []
@@ -195,7 +204,7 @@ def _file_jobs(
         for i, (size, first) in enumerate(zip(sizes, first_events, strict=True)):
             path = output_dir / sample / f"{sample}_{i:03d}.root"
             jobs.append(_FileJob(path, plugin, process, variation, size, seed, int(first), compression, level,
-                                 signals.get(process, {})))
+                                 signals.get(process, {}), tree))
     return jobs
 
 

@@ -26,11 +26,19 @@ class ColumnLayout:
         event: per-event columns (event ids, weights), read and delivered as they are.
         collections: collection name -> its per-object fields.
         counters: input branch counting a collection's objects, where not ``n{collection}``.
+        derived: per-event columns the delivery query computes from the input (e.g. a product
+            of scale factors): delivered like ``event`` columns, never read from the input.
     """
 
     event: tuple[str, ...]
     collections: Mapping[str, tuple[str, ...]]
     counters: Mapping[str, str] = field(default_factory=dict)
+    derived: tuple[str, ...] = ()
+
+    @property
+    def delivered_event(self) -> tuple[str, ...]:
+        """The per-event columns delivered: read and derived."""
+        return (*self.event, *self.derived)
 
     def counter(self, collection: str) -> str:
         """The input branch holding the number of objects of ``collection`` per event."""
@@ -46,7 +54,7 @@ class ColumnLayout:
 
     def selected_names(self) -> tuple[str, ...]:
         """The delivered columns a query selects: event columns and object fields (no counters)."""
-        return (*self.event, *(f"{c}_{f}" for c, fields in self.collections.items() for f in fields))
+        return (*self.delivered_event, *(f"{c}_{f}" for c, fields in self.collections.items() for f in fields))
 
     def flat(self, columns: Mapping[str, Any]) -> dict[str, np.ndarray]:
         """The columns as flat numpy: event columns, ``n{collection}`` objects per event and
@@ -55,7 +63,7 @@ class ColumnLayout:
         third of the delivery time.)"""
         if all(isinstance(value, np.ndarray) for value in columns.values()):
             return dict(columns)
-        flat = {name: ak.to_numpy(columns[name]) for name in self.event if name in columns}
+        flat = {name: ak.to_numpy(columns[name]) for name in self.delivered_event if name in columns}
         for collection, fields in self.collections.items():
             for name in fields:
                 if f"{collection}_{name}" in columns:
@@ -65,7 +73,7 @@ class ColumnLayout:
 
     def select(self, flat: Mapping[str, np.ndarray], mask: np.ndarray) -> dict[str, np.ndarray]:
         """Flat columns of the events where ``mask`` is true."""
-        out = {name: flat[name][mask] for name in self.event}
+        out = {name: flat[name][mask] for name in self.delivered_event}
         for collection, fields in self.collections.items():
             counts = flat[f"n{collection}"]
             keep = np.repeat(mask, counts)
@@ -82,6 +90,7 @@ class ColumnLayout:
     def empty(self) -> dict[str, np.ndarray]:
         """Flat columns of no event."""
         empty = {name: np.zeros(0, np.int64) for name in self.event}
+        empty.update({name: np.zeros(0, np.float32) for name in self.derived})
         for collection, fields in self.collections.items():
             empty[f"n{collection}"] = np.zeros(0, np.int64)
             empty.update({f"{collection}_{f}": np.zeros(0, np.float32) for f in fields})
@@ -89,7 +98,7 @@ class ColumnLayout:
 
     def tree(self, flat: Mapping[str, np.ndarray]) -> dict[str, ak.Array]:
         """The flat columns as a tree's branches: event columns and zipped collections."""
-        tree = {name: ak.Array(flat[name]) for name in self.event}
+        tree = {name: ak.Array(flat[name]) for name in self.delivered_event}
         for collection, fields in self.collections.items():
             counts = flat[f"n{collection}"]
             tree[collection] = ak.zip({f: ak.unflatten(flat[f"{collection}_{f}"], counts) for f in fields})
