@@ -16,7 +16,7 @@ from typing import Any
 from agcflow.errors import ConfigError
 
 ENTRY_POINT_GROUP = "agcflow.analyses"
-BUILTIN = {"cms_ttbar": "agcflow.analyses.cms_ttbar:ANALYSIS"}
+BUILTIN = {"cms_ttbar": "agcflow.analyses.cms_ttbar:ANALYSIS", "atlas_hzz": "agcflow.analyses.atlas_hzz:ANALYSIS"}
 
 
 def available() -> dict[str, str]:

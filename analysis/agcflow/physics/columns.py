@@ -28,12 +28,14 @@ class ColumnLayout:
         counters: input branch counting a collection's objects, where not ``n{collection}``.
         derived: per-event columns the delivery query computes from the input (e.g. a product
             of scale factors): delivered like ``event`` columns, never read from the input.
+        derived_from: per-event input branches read only to compute ``derived``; not delivered.
     """
 
     event: tuple[str, ...]
     collections: Mapping[str, tuple[str, ...]]
     counters: Mapping[str, str] = field(default_factory=dict)
     derived: tuple[str, ...] = ()
+    derived_from: tuple[str, ...] = ()
 
     @property
     def delivered_event(self) -> tuple[str, ...]:
@@ -46,7 +48,7 @@ class ColumnLayout:
 
     def branch_names(self) -> tuple[str, ...]:
         """Every input branch the layout reads, counters included."""
-        names = list(self.event)
+        names = [*self.event, *self.derived_from]
         for collection, fields in self.collections.items():
             names.append(self.counter(collection))
             names.extend(f"{collection}_{name}" for name in fields)
@@ -63,7 +65,8 @@ class ColumnLayout:
         third of the delivery time.)"""
         if all(isinstance(value, np.ndarray) for value in columns.values()):
             return dict(columns)
-        flat = {name: ak.to_numpy(columns[name]) for name in self.delivered_event if name in columns}
+        flat = {name: ak.to_numpy(columns[name]) for name in (*self.delivered_event, *self.derived_from)
+                if name in columns}
         for collection, fields in self.collections.items():
             for name in fields:
                 if f"{collection}_{name}" in columns:
