@@ -25,6 +25,7 @@ from agcflow.analyses.atlas_hzz.generator.samples import (
     GRAVITON_DSID,
     MC_PROCESSES,
     SAMPLES,
+    SKIM_FRACTION,
     UnknownProcessError,
     check_signal,
     expected_skim_yields,
@@ -44,7 +45,7 @@ HARD_PROCESSES: dict[str, HardProcess] = {
     "ZH125_ZZ4lep": zh,
 }
 _NEGATIVE_WEIGHTS = ("Zee", "Zmumu", "ttbar_lep")
-_FIRST_BATCH_FRACTION = 0.15  # assumed skim fraction before the first batch measures it
+_SIGNAL_SKIM_FRACTION = 0.3  # a graviton's skim fraction, roughly: sizes the first batch
 
 
 def simulate(rng: np.random.Generator, process: str, variation: str, n_events: int, first_event: int,
@@ -59,10 +60,11 @@ def simulate(rng: np.random.Generator, process: str, variation: str, n_events: i
     if process == "data":
         return simulate_data(rng, n_events, first_event)
     if process in SAMPLES:
-        hard, dsid = HARD_PROCESSES[process], DSID[process]
+        hard, dsid, expected = HARD_PROCESSES[process], DSID[process], SKIM_FRACTION[process]
     else:
-        hard, dsid = functools.partial(graviton, mass=check_signal(process, dict(parameters))), GRAVITON_DSID
-    leptons = skimmed_events(rng, hard, n_events)
+        mass = check_signal(process, dict(parameters))
+        hard, dsid, expected = functools.partial(graviton, mass=mass), GRAVITON_DSID, _SIGNAL_SKIM_FRACTION
+    leptons = skimmed_events(rng, hard, n_events, expected)
     return (
         mc_event_ids(first_event, n_events, dsid)
         | mc_weights(rng, leptons, n_events, process in _NEGATIVE_WEIGHTS)
@@ -78,7 +80,7 @@ def simulate_data(rng: np.random.Generator, n_events: int, first_event: int) -> 
     counts = rng.multinomial(n_events, probabilities / probabilities.sum())
     parts, offset = [], 0
     for process, count in zip(MC_PROCESSES, counts, strict=True):
-        leptons = skimmed_events(rng, HARD_PROCESSES[process], int(count))
+        leptons = skimmed_events(rng, HARD_PROCESSES[process], int(count), SKIM_FRACTION[process])
         leptons.event = leptons.event + offset
         parts.append(leptons)
         offset += int(count)
@@ -91,15 +93,15 @@ def simulate_data(rng: np.random.Generator, n_events: int, first_event: int) -> 
     )
 
 
-def skimmed_events(rng: np.random.Generator, hard: HardProcess, n_events: int) -> Leptons:
+def skimmed_events(rng: np.random.Generator, hard: HardProcess, n_events: int, expected_fraction: float) -> Leptons:
     """Reconstructed leptons of ``n_events`` events that pass the >= 4 lepton skim.
 
-    Events are generated in batches, each sized by the skim fraction measured so far, until
-    enough pass; the surplus of the last batch is dropped.
+    Events are generated in batches, the first sized by the expected skim fraction, the others
+    by the fraction measured so far, until enough pass; the surplus of the last batch is dropped.
     """
     parts, found, tried = [], 0, 0
     while found < n_events:
-        fraction = found / tried if found else _FIRST_BATCH_FRACTION
+        fraction = found / tried if found else expected_fraction
         batch = int((n_events - found) / max(fraction, 1e-3) * 1.1) + 64
         leptons, passed = skim(reconstruct(rng, truth_events(rng, hard, batch)), batch)
         leptons = leptons.select(leptons.event < n_events - found)

@@ -95,11 +95,11 @@ DEFAULT_EVENTS: dict[str, int] = {
     "Zee__nominal": 20_000,
     "Zmumu__nominal": 20_000,
     "ttbar_lep__nominal": 20_000,
-    "llll__nominal": 100_000,
-    "ggH125_ZZ4lep__nominal": 100_000,
-    "VBFH125_ZZ4lep__nominal": 50_000,
+    "llll__nominal": 60_000,
+    "ggH125_ZZ4lep__nominal": 50_000,
+    "VBFH125_ZZ4lep__nominal": 20_000,
     "WH125_ZZ4lep__nominal": 20_000,
-    "ZH125_ZZ4lep__nominal": 20_000,
+    "ZH125_ZZ4lep__nominal": 10_000,
 }
 
 
