@@ -59,7 +59,8 @@ def generate_signal(settings: Settings, signal: SignalSettings) -> Path:
 
 def with_signal(analysis: AnalysisSettings, signal: SignalSettings) -> AnalysisSettings:
     """The analysis with the signal as one more sample (systematics for all samples apply)."""
-    return dataclasses.replace(analysis, samples=(*analysis.samples, Sample(signal.name, signal.label, signal.xsec_pb)))
+    sample = Sample(signal.name, signal.label, signal.xsec_pb, filter_efficiency=signal.filter_efficiency)
+    return dataclasses.replace(analysis, samples=(*analysis.samples, sample))
 
 
 def signal_histograms(settings: Settings, signal: SignalSettings, fileset: Path, client, progress: bool = False) -> dict[str, hist.Hist]:
@@ -158,10 +159,17 @@ def limits(background: dict[str, Any], patch: list[dict[str, Any]], name: str, p
     choices of `pyhf cls`, by the scan's compiled engine (checked against pyhf in its tests)."""
     from agcflow.scan.engine import evaluate_points
 
-    scan = np.geomspace(max(poi_bounds[0], 1e-3 * poi_bounds[1]), poi_bounds[1], 41)
-    [(_, record)] = evaluate_points(background, [SignalPoint(name, (), patch, "patch")], "jax", True, scan)
-    if record["status"] != "ok":
-        raise AgcflowError(f"{name}: the hypothesis test failed: {record['error']}")
+    # three decades below the upper bound first; a limit below them (a strong signal) is looked
+    # for further down, as far as the lower bound allows
+    for top in poi_bounds[1] * np.array([1.0, 1e-3, 1e-6]):
+        scan = np.geomspace(max(poi_bounds[0], 1e-3 * top, 1e-9 * poi_bounds[1]), top, 41)
+        [(_, record)] = evaluate_points(background, [SignalPoint(name, (), patch, "patch")], "jax", True, scan)
+        if record["status"] != "ok":
+            raise AgcflowError(f"{name}: the hypothesis test failed: {record['error']}")
+        if np.isfinite(record["upper_limit_obs"]) and np.all(np.isfinite(record["upper_limit_exp"])):
+            break
+        if scan[0] <= poi_bounds[0]:
+            break
     if not np.isfinite(record["upper_limit_obs"]):
         raise AgcflowError(f"{name}: no upper limit within reinterpret.poi_bounds = {list(poi_bounds)}; widen them")
     return {key: record[key] for key in ("CLs_obs", "CLs_exp", "upper_limit_obs", "upper_limit_exp", "fit_time")}
@@ -182,6 +190,7 @@ def run(
     result = {"signal": signal.name, "label": signal.label, "xsec_pb": signal.xsec_pb,
               "parameters": dict(signal.parameters), "mass": signal.parameters.get("mass"),
               "poi": settings.reinterpret.poi,
+              "observed": "data" if settings.analysis.data_sample is not None else "pseudodata",
               "background_workspace": str(background_workspace),
               **limits(background, patch, signal.name, settings.reinterpret.poi_bounds)}
     result["wall_s"] = time.perf_counter() - start
@@ -232,10 +241,13 @@ def plot_limits(results: list[dict[str, Any]], path: Path) -> Path:
     ax.fill_between(mass, expected[:, 0], expected[:, 4], color="#ffdf00", label=r"expected $\pm 2\sigma$")
     ax.fill_between(mass, expected[:, 1], expected[:, 3], color="#00c000", label=r"expected $\pm 1\sigma$")
     ax.plot(mass, expected[:, 2], "k--", label="expected")
-    ax.plot(mass, [r["upper_limit_obs"] for r in results], "ko-", label="observed (pseudodata)")
+    observed = [r["upper_limit_obs"] for r in results]
+    ax.plot(mass, observed, "ko-", label=f"observed ({results[0].get('observed', 'pseudodata')})")
     ax.axhline(1.0, color="red", lw=1, label=r"$\mu = 1$")
-    ax.set_xlabel(r"$m_{Z'}$ [GeV]")
-    ax.set_ylabel(r"95 % CL upper limit on $\mu_{sig}$")
+    if max(*observed, *expected[:, 4]) > 20 * min(*observed, *expected[:, 0]):
+        ax.set_yscale("log")
+    ax.set_xlabel("signal mass [GeV]")
+    ax.set_ylabel(f"95 % CL upper limit on {results[0].get('poi', 'mu_sig')}")
     ax.legend()
     fig.tight_layout()
     save_figure(fig, path, dpi=120)

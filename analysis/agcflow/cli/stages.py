@@ -122,6 +122,7 @@ def fit(config_path: Path, overrides: tuple[str, ...], workspace_path: Path, out
     recorded = read_json(sidecar) if sidecar.is_file() else None
     provenance.check_upstream(recorded, settings.stage_record("workspace"), workspace_path, "workspace", required=False)
     labels = {region.label: region.axis_label for region in settings.analysis.regions}
+    binnings = {region.label: region.fit_edges for region in settings.analysis.regions if region.fit_edges}
     started, inputs = provenance.now(), provenance.digest_files([workspace_path])
 
     def provenance_for(wall_s: float) -> dict:
@@ -129,7 +130,7 @@ def fit(config_path: Path, overrides: tuple[str, ...], workspace_path: Path, out
                                 {"fit": settings.fit.backend, "ranking": settings.fit.ranking_engine})
 
     outcome = fit_workspace(load_workspace(workspace_path), settings.fit, output_dir, figures_dir, axis_labels=labels,
-                            cluster=settings.cluster, provenance_for=provenance_for)
+                            binnings=binnings, cluster=settings.cluster, provenance_for=provenance_for)
     click.echo(f"fit written to {output_dir}: {outcome}")
     if not outcome.success:  # the record says why; a workflow must not go on with it
         raise click.exceptions.Exit(1)

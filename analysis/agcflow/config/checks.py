@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 
 from agcflow.config.enums import address_problem
-from agcflow.config.settings import AnalysisSettings, Settings
+from agcflow.config.settings import AnalysisSettings, HistogramAxis, Settings
 from agcflow.errors import ConfigError
 
 
@@ -130,20 +130,28 @@ def run_problems(settings: Settings) -> list[str]:
 
 
 def fit_edge_problems(settings: Settings) -> list[str]:
-    """``fit.fit_edges`` must be strictly increasing edges of the histogram's bins."""
+    """``fit.fit_edges`` and each region's ``fit_edges`` must be strictly increasing edges of
+    the histogram's bins."""
     axis = settings.analysis.histogram
     if axis.high <= axis.low:  # no bins to compare with; analysis_problems names the histogram
         return []
+    problems = _edge_problems("fit.fit_edges", settings.fit.fit_edges, axis)
+    for region in settings.analysis.regions:
+        if region.fit_edges:
+            problems += _edge_problems(f"analysis.regions.{region.name}.fit_edges", region.fit_edges, axis)
+    return problems
+
+
+def _edge_problems(key: str, edges: tuple[float, ...], axis: HistogramAxis) -> list[str]:
     width = (axis.high - axis.low) / axis.bins
-    edges = settings.fit.fit_edges
     problems = []
     if list(edges) != sorted(set(edges)):
-        problems.append(f"fit.fit_edges = {list(edges)}: must be strictly increasing")
+        problems.append(f"{key} = {list(edges)}: must be strictly increasing")
     for edge in edges:
         offset = (edge - axis.low) / width
         if not axis.low <= edge <= axis.high or abs(offset - round(offset)) > 1e-9:
             problems.append(
-                f"fit.fit_edges: {edge} is not a histogram bin edge "
+                f"{key}: {edge} is not a histogram bin edge "
                 f"({axis.bins} bins from {axis.low} to {axis.high})"
             )
     return problems

@@ -56,6 +56,7 @@ class Region:
     label: str
     observable: str
     axis_label: str = field(metadata=spec(default_from="observable"))
+    fit_edges: tuple[float, ...] | None = schema_default("analysis.regions.*.fit_edges")
     selection: dict[str, Any] = field(default_factory=dict, hash=False, metadata=spec(rest=True))
 
 
@@ -279,6 +280,7 @@ class SignalSettings:
     label: str = field(metadata=spec(default_from="name"))
     xsec_pb: float
     parameters: dict[str, float] = field(default_factory=dict, hash=False)  # e.g. {"mass": 750.0}
+    filter_efficiency: float = schema_default("reinterpret.signals.*.filter_efficiency")
 
 
 @dataclass(frozen=True)

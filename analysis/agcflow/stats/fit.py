@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -76,13 +76,15 @@ def fit_workspace(
     figures_dir: Path,
     *,
     axis_labels: Mapping[str, str] | None = None,
+    binnings: Mapping[str, Sequence[float]] | None = None,
     cluster: ClusterSettings | None = None,
     provenance_for: Callable[[float], dict[str, Any]] | None = None,
 ) -> FitOutcome:
     """Fit ``ws`` to its observations; write results, yields, impacts and figures.
 
     ``axis_labels`` maps channel names to the x-axis labels of the data/MC figures,
-    e.g. ``{r.label: r.axis_label for r in analysis.regions}``; "observable" otherwise.
+    e.g. ``{r.label: r.axis_label for r in analysis.regions}``; "observable" otherwise;
+    ``binnings`` maps them to their bin edges where not ``fit.fit_edges``.
     The files are written as one set (``io.atomic_set``): an interrupted or failing run leaves
     the previous set whole, never part of a new one beside part of an old one.
     The impact fits run in parallel on ``cluster`` (in this process when None).
@@ -93,7 +95,8 @@ def fit_workspace(
     owned += [figures_dir / name for name in (plots.PULLS_PNG, plots.CORRELATION_PNG, plots.RANKING_PNG)]
     owned += plots.stage_figures(figures_dir, "prefit") + plots.stage_figures(figures_dir, "postfit")
     with atomic_set(output_dir, figures_dir, replaces=owned) as staging:
-        outcome = _fit_into(ws, fit, staging[output_dir], staging[figures_dir], axis_labels or {}, cluster)
+        outcome = _fit_into(ws, fit, staging[output_dir], staging[figures_dir], axis_labels or {}, binnings or {},
+                            cluster)
         if provenance_for is not None:
             staged = staging[output_dir] / FIT_RESULTS
             write_json(staged, {**read_json(staged), "provenance": provenance_for(sum(outcome.wall_times_s.values()))})
@@ -101,14 +104,15 @@ def fit_workspace(
 
 
 def _fit_into(ws: dict[str, Any], fit: FitSettings, output_dir: Path, figures_dir: Path,
-              axis_labels: Mapping[str, str], cluster: ClusterSettings | None) -> FitOutcome:
+              axis_labels: Mapping[str, str], binnings: Mapping[str, Sequence[float]],
+              cluster: ClusterSettings | None) -> FitOutcome:
     import cabinetry
     from pyhf.exceptions import FailedMinimization
 
     device = use_backend(fit.backend, fit.device)
     model, data = cabinetry.model_utils.model_and_data(ws)
     _check_poi(model, fit.poi)
-    plot_config = _plot_config(model, fit, axis_labels)
+    plot_config = _plot_config(model, fit, axis_labels, binnings)
     files = _write_predictions(model, data, None, plot_config, output_dir, figures_dir)
     record = {"backend": fit.backend, "device": device, "poi": fit.poi}
     try:
@@ -149,13 +153,14 @@ def _check_poi(model: Any, poi: str) -> None:
         )
 
 
-def _plot_config(model: Any, fit: FitSettings, axis_labels: Mapping[str, str]) -> dict[str, Any]:
+def _plot_config(model: Any, fit: FitSettings, axis_labels: Mapping[str, str],
+                 binnings: Mapping[str, Sequence[float]]) -> dict[str, Any]:
     """The part of a cabinetry configuration its data/MC figures read: binning and axis label."""
     return {
         "Regions": [
             {
                 "Name": channel,
-                "Binning": list(fit.fit_edges),
+                "Binning": list(binnings.get(channel) or fit.fit_edges),
                 "Variable": axis_labels.get(channel, "observable"),
             }
             for channel in model.config.channels

@@ -56,7 +56,7 @@ def cabinetry_config(
                 "Name": region.label,
                 "RegionPath": region.name,
                 "Variable": region.axis_label,
-                "Binning": list(fit.fit_edges),
+                "Binning": list(region.fit_edges or fit.fit_edges),
             }
             for region in analysis.regions
         ],
