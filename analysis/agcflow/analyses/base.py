@@ -261,6 +261,11 @@ class Analysis(ABC):
         ``parameters`` (e.g. ``{"mass": 750}``)."""
         raise NotImplementedError(f"analysis {self.name!r} has no synthetic generator")
 
+    def filter_efficiency(self, process: str, parameters: Mapping[str, float]) -> float | None:
+        """The fraction of ``process``' cross section its synthetic events represent (a generator
+        filter or skim), written into the generated fileset (``inputs.fileset``); None: all of it."""
+        return None
+
     # --- optimisation ----------------------------------------------------------------------
     def cut_values(self, analysis: AnalysisSettings) -> dict[str, float]:
         """The configured value of every cut an optimisation may vary (none by default)."""

@@ -39,7 +39,7 @@ class Sample:
     data: bool = schema_default("analysis.samples.*.data")
     group: str | None = schema_default("analysis.samples.*.group")
     sum_weights: float | None = schema_default("analysis.samples.*.sum_weights")
-    filter_efficiency: float = schema_default("analysis.samples.*.filter_efficiency")
+    filter_efficiency: float | None = schema_default("analysis.samples.*.filter_efficiency")
 
     @property
     def fit_sample(self) -> str:
@@ -280,7 +280,7 @@ class SignalSettings:
     label: str = field(metadata=spec(default_from="name"))
     xsec_pb: float
     parameters: dict[str, float] = field(default_factory=dict, hash=False)  # e.g. {"mass": 750.0}
-    filter_efficiency: float = schema_default("reinterpret.signals.*.filter_efficiency")
+    filter_efficiency: float | None = schema_default("reinterpret.signals.*.filter_efficiency")
 
 
 @dataclass(frozen=True)

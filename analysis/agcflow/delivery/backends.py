@@ -118,6 +118,7 @@ def _manifest(backend, samples, records, totals, skims, skipped, query, wall_s) 
         sample.key: SampleEntry(
             sample.process, sample.variation, totals[sample.key],
             tuple(FileEntry(**asdict(r)) for r in records[sample.key]), SkimEntry(**asdict(skims[sample.key])),
+            sum_weights=sample.sum_weights, filter_efficiency=sample.filter_efficiency,
         )
         for sample in samples
     }

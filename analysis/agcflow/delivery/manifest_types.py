@@ -85,16 +85,23 @@ class SampleEntry:
     files: tuple[FileEntry, ...]
     skim: SkimEntry
     extra: JSONObject = field(default_factory=dict)
+    # the fileset's normalisation facts of the sample, where it has them (inputs.fileset.SampleFiles)
+    sum_weights: float | None = None
+    filter_efficiency: float | None = None
 
     @classmethod
     def from_json(cls, data: Any, where: str, path: str) -> SampleEntry:
         keys = _Keys(data, where, path)
         files = tuple(FileEntry.from_json(f, f"{where}.files[{i}]", path) for i, f in enumerate(keys.take("files", ARRAY)))
+        sum_weights, efficiency = keys.take("sum_weights", NUMBER, False), keys.take("filter_efficiency", NUMBER, False)
         return cls(keys.take("process", STRING), keys.take("variation", STRING), keys.take("nevts_total", INTEGER),
-                   files, SkimEntry.from_json(keys.take("skim", OBJECT), f"{where}.skim", path), keys.extra())
+                   files, SkimEntry.from_json(keys.take("skim", OBJECT), f"{where}.skim", path), keys.extra(),
+                   sum_weights, efficiency)
 
     def to_json(self) -> dict[str, Any]:
-        return {"process": self.process, "variation": self.variation, "nevts_total": self.nevts_total,
+        facts = {key: value for key, value in (("sum_weights", self.sum_weights),
+                                               ("filter_efficiency", self.filter_efficiency)) if value is not None}
+        return {"process": self.process, "variation": self.variation, "nevts_total": self.nevts_total, **facts,
                 "files": [f.to_json() for f in self.files], "skim": self.skim.to_json(), **_copy(self.extra)}
 
 

@@ -1,7 +1,10 @@
 """Input filesets: generated files, a fileset JSON, or the AGC's list of real CMS files.
 
 All three share the AGC's structure:
-``{process: {variation: {"nevts_total": int, "files": [{"path": str, "nevts": int}]}}}``.
+``{process: {variation: {"nevts_total": int, "files": [{"path": str, "nevts": int}]}}}``; a
+sample may also state how it is normalised: ``"sum_weights"`` (the sum of generator weights of
+the whole sample, when the files are a skim of it) and ``"filter_efficiency"`` (the fraction of
+the cross section its events represent). The configuration's sample keys of the same names win.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ class SampleFiles:
     process: str
     variation: str
     files: tuple[InputFile, ...]
+    sum_weights: float | None = None
+    filter_efficiency: float | None = None
 
     @property
     def key(self) -> str:
@@ -60,7 +65,20 @@ def sample_files(data: dict, path: Path, process: str, variation: str, files_per
     if entry is None:
         raise InputFileError(f"{path}: no entry for sample {process}/{variation}; it holds {sorted(data)}")
     files = _files(entry, path, f"{process}/{variation}")
-    return SampleFiles(process, variation, files[:files_per_sample] if files_per_sample > 0 else files)
+    facts = {key: _positive(entry, key, path, f"{process}/{variation}") for key in ("sum_weights", "filter_efficiency")}
+    return SampleFiles(process, variation, files[:files_per_sample] if files_per_sample > 0 else files, **facts)
+
+
+def _positive(entry: dict, key: str, path: Path, where: str) -> float | None:
+    """An optional positive number of a fileset entry (``filter_efficiency`` at most 1)."""
+    value = entry.get(key)
+    if value is None:
+        return None
+    ceiling = 1.0 if key == "filter_efficiency" else float("inf")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= ceiling:
+        valid = "a number in (0, 1]" if key == "filter_efficiency" else "a number above 0"
+        raise InputFileError(f"{path}: {where}: {key} = {value!r}; expected {valid}")
+    return float(value)
 
 
 def _files(entry: dict, path: Path, where: str) -> tuple[InputFile, ...]:

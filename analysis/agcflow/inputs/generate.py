@@ -246,12 +246,17 @@ def _stop_workers(pool: ProcessPoolExecutor) -> None:
 
 
 def _fileset(jobs: list[_FileJob]) -> dict[str, dict[str, dict[str, Any]]]:
-    """The nanoaod_inputs.json structure for the generated files."""
+    """The nanoaod_inputs.json structure for the generated files, with each sample's filter
+    efficiency where the plugin's generator has one (``Analysis.filter_efficiency``)."""
     fileset: dict[str, dict[str, dict[str, Any]]] = {}
     for job in jobs:
-        sample = fileset.setdefault(job.process, {}).setdefault(
-            job.variation, {"nevts_total": 0, "files": []}
-        )
+        variations = fileset.setdefault(job.process, {})
+        if job.variation not in variations:
+            variations[job.variation] = {"nevts_total": 0, "files": []}
+            efficiency = getattr(job.plugin, "filter_efficiency", lambda *_: None)(job.process, job.parameters)
+            if efficiency is not None:
+                variations[job.variation]["filter_efficiency"] = efficiency
+        sample = variations[job.variation]
         sample["nevts_total"] += job.n_events
         sample["files"].append({"path": str(job.path), "nevts": job.n_events})
     return fileset

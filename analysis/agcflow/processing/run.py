@@ -51,25 +51,31 @@ def coffea_fileset(manifest: Manifest, analysis: AnalysisSettings) -> dict[str, 
     }
 
 
-def sample_metadata(key: str, process: str, variation: str, nevts_total: int, analysis: AnalysisSettings) -> dict[str, Any]:
-    """What the processor needs to know of a sample: names, event weight, weight systematics;
-    ``nevts_total``, its input events, normalise it."""
+def sample_metadata(key: str, process: str, variation: str, nevts_total: int, analysis: AnalysisSettings,
+                    sum_weights: float | None = None, filter_efficiency: float | None = None) -> dict[str, Any]:
+    """What the processor needs to know of a sample: names, event weight, weight systematics.
+
+    The weight is xsec x lumi x filter efficiency / the sum of weights of the whole sample (for
+    a skim; else ``nevts_total``, its input events); the configuration's ``sum_weights`` and
+    ``filter_efficiency`` win over the fileset's (the arguments), which win over the defaults."""
     if nevts_total == 0:
         raise AgcflowError(f"sample {key}: no readable input events (all files skipped?)")
     sample = analysis.sample(process)
     if sample.data:
         return {"process": process, "variation": variation, "weight": 1.0, "data": True}
-    normalised_by = sample.sum_weights or nevts_total  # a skim's files: the whole sample's sum of weights
+    normalised_by = sample.sum_weights or sum_weights or nevts_total
+    efficiency = sample.filter_efficiency or filter_efficiency or 1.0
     return {
         "process": process,
         "variation": variation,
-        "weight": sample_weight(sample.xsec_pb * sample.filter_efficiency, analysis.lumi_pb, normalised_by),
+        "weight": sample_weight(sample.xsec_pb * efficiency, analysis.lumi_pb, normalised_by),
     }
 
 
 def entry_metadata(key: str, entry: SampleEntry, analysis: AnalysisSettings) -> dict[str, Any]:
-    """``sample_metadata`` of a delivered sample."""
-    return sample_metadata(key, entry.process, entry.variation, entry.nevts_total, analysis)
+    """``sample_metadata`` of a delivered sample (with its fileset's normalisation facts)."""
+    return sample_metadata(key, entry.process, entry.variation, entry.nevts_total, analysis, entry.sum_weights,
+                           entry.filter_efficiency)
 
 
 def delivered_samples(manifest: Manifest, analysis: AnalysisSettings) -> dict[str, tuple[str, dict[str, Any]]]:

@@ -98,6 +98,11 @@ class AtlasHzz(Analysis):
 
         return generator.DEFAULT_EVENTS
 
+    def filter_efficiency(self, process: str, parameters: Mapping[str, float]) -> float | None:
+        from agcflow.analyses.atlas_hzz import generator
+
+        return generator.filter_efficiency(process, parameters)
+
     def simulate(self, rng: np.random.Generator, process: str, variation: str, n_events: int, first_event: int,
                  parameters: Mapping[str, float]) -> dict[str, Any]:
         from agcflow.analyses.atlas_hzz import generator

@@ -26,7 +26,7 @@ chosen in proportion to its expected yield, so data follow signal + background a
 The four-lepton mass resolution after the selection is ~1.6 (4mu) to ~2.2 GeV (4e) at 125 GeV.
 """
 
-from agcflow.analyses.atlas_hzz.generator.events import simulate
+from agcflow.analyses.atlas_hzz.generator.events import filter_efficiency, simulate
 from agcflow.analyses.atlas_hzz.generator.samples import (
     DEFAULT_EVENTS,
     DSID,
@@ -49,5 +49,6 @@ __all__ = [
     "XSEC_PB",
     "UnknownProcessError",
     "expected_skim_yields",
+    "filter_efficiency",
     "simulate",
 ]

@@ -22,6 +22,7 @@ from agcflow.analyses.atlas_hzz.generator.ntuple import (
 )
 from agcflow.analyses.atlas_hzz.generator.samples import (
     DSID,
+    FILTER_EFFICIENCY,
     GRAVITON_DSID,
     MC_PROCESSES,
     SAMPLES,
@@ -123,3 +124,23 @@ def skim_fraction(rng: np.random.Generator, process: str, n_truth: int, paramete
         graviton, mass=check_signal(process, dict(parameters or {})))
     _, passed = skim(reconstruct(rng, truth_events(rng, hard, n_truth)), n_truth)
     return len(passed) / n_truth
+
+
+# RS_G_ZZ_llll: like llll, only (2/3)^2 of the four-lepton final states are e/mu only (the
+# generator produces those); the skim fraction of a graviton is measured for its mass
+GRAVITON_PRODUCED_FRACTION = 4.0 / 9.0
+SIGNAL_SKIM_EVENTS = 50_000
+SIGNAL_SKIM_SEED = 4_000_000
+
+
+def filter_efficiency(process: str, parameters: Mapping[str, float]) -> float | None:
+    """The fraction of ``process``' cross section the generated (skimmed) events represent:
+    ``FILTER_EFFICIENCY`` for the MC samples, none for data, and for a graviton signal the
+    e/mu-only fraction times its skim fraction, measured on 50k events with a fixed seed."""
+    if process in FILTER_EFFICIENCY:
+        return FILTER_EFFICIENCY[process]
+    if process in SAMPLES:  # data
+        return None
+    mass = check_signal(process, dict(parameters))
+    rng = np.random.default_rng([SIGNAL_SKIM_SEED, round(mass * 1000)])
+    return round(GRAVITON_PRODUCED_FRACTION * skim_fraction(rng, process, SIGNAL_SKIM_EVENTS, parameters), 6)
