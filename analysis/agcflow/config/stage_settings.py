@@ -23,7 +23,8 @@ from typing import Any, Iterable, Mapping
 # another stage's settings. A stage reading an upstream file need not repeat the upstream
 # stage's settings: a changed upstream result reruns it (its input changed).
 STAGE_SETTINGS: dict[str, tuple[str, ...]] = {
-    "generate": ("analysis.kind", "inputs.generate"),
+    # the tree's name and which sample is data (its events are not scaled) are in the files
+    "generate": ("analysis.kind", "analysis.tree", "analysis.samples.*.data", "inputs.generate"),
     # The delivery query reads the loose preselection and the analysis keys of "@query", and
     # which files of which samples.
     "deliver": (
@@ -56,6 +57,8 @@ QUERY_SETTINGS: dict[str, tuple[str, ...]] = {
         "analysis.objects.electron.sip3d_max", "analysis.objects.muon.abs_eta_max",
         "analysis.objects.muon.sip3d_max", "analysis.objects.muon.iso_max", "analysis.objects.jet.id_mask",
     ),
+    # agcflow.analyses.atlas_hzz.query.DeliveryQuery: the scale-factor variation it computes
+    "atlas_hzz": ("analysis.variations.scale_factor",),
 }
 
 # Configured paths: the Snakefile puts them into shell commands (quoted) and file names.
