@@ -59,3 +59,15 @@ def hzz_manifest(hzz_settings, hzz_fileset, dask_client):
 
     samples = load_samples(hzz_fileset, hzz_settings.analysis)
     return deliver(samples, hzz_settings.delivery, hzz_settings.analysis, dask_client, progress=False)
+
+
+@pytest.fixture(scope="session")
+def hzz_histograms(hzz_settings, hzz_manifest, dask_client, tmp_path_factory):
+    """The coffea processing of the delivered samples (its ``fill``), written as the hand-off
+    ROOT file: (histograms, metrics, path)."""
+    from agcflow.processing.histograms import save_root
+    from agcflow.processing.run import run
+
+    hists, metrics = run(hzz_manifest, hzz_settings.analysis, hzz_settings.processing, dask_client, progress=False)
+    path = save_root(hists, tmp_path_factory.mktemp("hzz_histograms") / "histograms.root")
+    return hists, metrics, path
