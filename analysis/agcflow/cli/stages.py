@@ -79,7 +79,7 @@ def workspace(config_path: Path, overrides: tuple[str, ...], histograms: Path, o
     the same Standard-Model model as the background of reinterpretations (RECAST patches add
     a signal to it)."""
     from agcflow.processing.histograms import settings_record
-    from agcflow.stats.workspace import build_workspace, save_workspace
+    from agcflow.stats.workspace import build_workspace, figure_binnings, save_workspace
     from agcflow.util import provenance
     from agcflow.util.io import atomic_set, check_writable, write_json
 
@@ -89,11 +89,13 @@ def workspace(config_path: Path, overrides: tuple[str, ...], histograms: Path, o
     provenance.check_upstream(settings_record(histograms), settings.stage_record("process"), histograms, "process",
                               required=False)
     started = provenance.now()
-    ws = build_workspace(histograms, settings.analysis, settings.fit, output.parent / "templates")
-    # A pyhf workspace holds no other keys: its settings (for the fit's check) and provenance go beside it.
+    dropped: dict[str, list[int]] = {}
+    ws = build_workspace(histograms, settings.analysis, settings.fit, output.parent / "templates", dropped)
+    # A pyhf workspace holds no other keys: its settings (for the fit's check), the edges of its
+    # channels' bins (some may be dropped as empty) and provenance go beside it.
     record = provenance.settings_sidecar(output)
     wall_s = (provenance.now() - started).total_seconds()
-    sidecar = {**settings.stage_record("workspace"),
+    sidecar = {**settings.stage_record("workspace"), "binnings": figure_binnings(settings.analysis, settings.fit, dropped),
                "provenance": provenance.block(settings.digest, provenance.digest_files([histograms]), started, wall_s,
                                               {"histograms": str(histograms)})}
     with atomic_set(output.parent, bkg_only.parent) as staging:  # all or none
@@ -123,6 +125,7 @@ def fit(config_path: Path, overrides: tuple[str, ...], workspace_path: Path, out
     provenance.check_upstream(recorded, settings.stage_record("workspace"), workspace_path, "workspace", required=False)
     labels = {region.label: region.axis_label for region in settings.analysis.regions}
     binnings = {region.label: region.fit_edges for region in settings.analysis.regions if region.fit_edges}
+    binnings.update((recorded or {}).get("binnings", {}))  # the workspace's own, without bins dropped as empty
     started, inputs = provenance.now(), provenance.digest_files([workspace_path])
 
     def provenance_for(wall_s: float) -> dict:

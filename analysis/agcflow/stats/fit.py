@@ -155,17 +155,18 @@ def _check_poi(model: Any, poi: str) -> None:
 
 def _plot_config(model: Any, fit: FitSettings, axis_labels: Mapping[str, str],
                  binnings: Mapping[str, Sequence[float]]) -> dict[str, Any]:
-    """The part of a cabinetry configuration its data/MC figures read: binning and axis label."""
-    return {
-        "Regions": [
-            {
-                "Name": channel,
-                "Binning": list(binnings.get(channel) or fit.fit_edges),
-                "Variable": axis_labels.get(channel, "observable"),
-            }
-            for channel in model.config.channels
-        ]
-    }
+    """The part of a cabinetry configuration its data/MC figures read: binning and axis label.
+    A channel with another number of bins than its edges give (bins dropped as empty, edges
+    not passed on) is drawn against bin numbers."""
+    regions = []
+    for channel in model.config.channels:
+        edges, label = list(binnings.get(channel) or fit.fit_edges), axis_labels.get(channel, "observable")
+        if len(edges) != model.config.channel_nbins[channel] + 1:
+            log.warning("channel %s: %d bins, but %d edges are given for its figures; drawn against bin numbers",
+                        channel, model.config.channel_nbins[channel], len(edges))
+            edges, label = list(range(model.config.channel_nbins[channel] + 1)), f"{label} (bin number)"
+        regions.append({"Name": channel, "Binning": edges, "Variable": label})
+    return {"Regions": regions}
 
 
 def _write_predictions(

@@ -127,10 +127,30 @@ def _template(variation: str) -> dict[str, str]:
 
 
 def build_workspace(
-    histograms: Path, analysis: AnalysisSettings, fit: FitSettings, work_dir: Path
+    histograms: Path, analysis: AnalysisSettings, fit: FitSettings, work_dir: Path,
+    dropped: dict[str, list[int]] | None = None,
 ) -> dict[str, Any]:
-    """Build the pyhf workspace from the hand-off ROOT file; templates are kept in ``work_dir``."""
-    return workspace_from_config(cabinetry_config(histograms, analysis, fit, template_folder(work_dir)))
+    """Build the pyhf workspace from the hand-off ROOT file; templates are kept in ``work_dir``.
+    ``dropped`` receives the bins :func:`drop_empty_bins` removed, per channel."""
+    return workspace_from_config(cabinetry_config(histograms, analysis, fit, template_folder(work_dir)), dropped)
+
+
+def figure_binnings(analysis: AnalysisSettings, fit: FitSettings,
+                    dropped: dict[str, list[int]] | None = None) -> dict[str, list[float]]:
+    """Each channel's bin edges for its figures: the region's fit edges without the bins
+    ``dropped`` (as :func:`build_workspace` reports them); one edge more than the channel's bins."""
+    binnings = {}
+    for region in analysis.regions:
+        edges = [float(edge) for edge in region.fit_edges or fit.fit_edges]
+        binnings[region.label] = kept_edges(edges, (dropped or {}).get(region.label, []))
+    return binnings
+
+
+def kept_edges(edges: list[float], dropped: list[int]) -> list[float]:
+    """The edges of the bins left when ``dropped`` (indices) are removed: each kept bin reaches
+    up to the next kept one (an empty bin between two is drawn as part of the one below)."""
+    kept = [i for i in range(len(edges) - 1) if i not in set(dropped)]
+    return [edges[i] for i in kept] + [edges[kept[-1] + 1]] if kept else []
 
 
 def template_folder(work_dir: Path) -> Path:
@@ -140,13 +160,14 @@ def template_folder(work_dir: Path) -> Path:
     return folder
 
 
-def workspace_from_config(config: dict[str, Any]) -> dict[str, Any]:
-    """Templates (rebinned to each region's Binning), then the validated pyhf workspace."""
+def workspace_from_config(config: dict[str, Any], dropped: dict[str, list[int]] | None = None) -> dict[str, Any]:
+    """Templates (rebinned to each region's Binning), then the validated pyhf workspace;
+    ``dropped`` receives the bins removed as empty, per channel."""
     import cabinetry
 
     cabinetry.templates.build(config, router=rebinning_router(config))
     cabinetry.templates.postprocess(config)
-    ws = drop_empty_bins(drop_empty_samples(cabinetry.workspace.build(config, with_validation=False)))
+    ws = drop_empty_bins(drop_empty_samples(cabinetry.workspace.build(config, with_validation=False)), dropped)
     source = config["General"]["InputPath"].split(":")[0]
     check_workspace(ws, f"workspace built from {source}")
     log.info("built workspace: %d channels from %s", len(ws["channels"]), source)
@@ -165,10 +186,11 @@ def drop_empty_samples(ws: dict[str, Any]) -> dict[str, Any]:
     return ws
 
 
-def drop_empty_bins(ws: dict[str, Any]) -> dict[str, Any]:
+def drop_empty_bins(ws: dict[str, Any], dropped: dict[str, list[int]] | None = None) -> dict[str, Any]:
     """Remove bins that no sample populates and nothing is observed in (e.g. HT below four
     times a raised jet pt threshold): Poisson(0 | 0) carries no information, and its
-    gradient is NaN in automatic differentiation."""
+    gradient is NaN in automatic differentiation. ``dropped`` receives the removed bins'
+    indices per channel (a channel's figures need its remaining edges: :func:`kept_edges`)."""
     observed = {o["name"]: o for o in ws["observations"]}
     for channel in ws["channels"]:
         observation = observed[channel["name"]]
@@ -178,6 +200,8 @@ def drop_empty_bins(ws: dict[str, Any]) -> dict[str, Any]:
             continue
         log.warning("channel %s: dropping %d bin(s) with no expected or observed events", channel["name"],
                     len(observation["data"]) - len(keep))
+        if dropped is not None:
+            dropped[channel["name"]] = [i for i in range(len(observation["data"])) if i not in set(keep)]
         observation["data"] = [observation["data"][i] for i in keep]
         for sample in channel["samples"]:
             sample["data"] = [sample["data"][i] for i in keep]
