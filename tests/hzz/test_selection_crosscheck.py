@@ -46,12 +46,13 @@ def agc_m4l(events: ak.Array) -> np.ndarray:
     return ak.to_numpy((leptons[:, 0] + leptons[:, 1] + leptons[:, 2] + leptons[:, 3]).mass) / 1000.0
 
 
-def agc_weights(events: ak.Array, sample, lumi_pb: float, n_generated: int) -> np.ndarray:
-    """mcWeight x the four scale factors x xsec x lumi x filter efficiency / generated events."""
+def agc_weights(events: ak.Array, sample, lumi_pb: float, n_generated: int, filter_efficiency: float) -> np.ndarray:
+    """mcWeight x the four scale factors x xsec x lumi x filter efficiency (the generated
+    fileset's) / generated events."""
     weight = ak.to_numpy(events.mcWeight).astype(np.float64)
     for name in SCALE_FACTORS:
         weight = weight * ak.to_numpy(events[name])
-    return weight * sample.xsec_pb * lumi_pb * sample.filter_efficiency / n_generated
+    return weight * sample.xsec_pb * lumi_pb * filter_efficiency / n_generated
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +65,8 @@ def reference(hzz_settings, hzz_fileset):
         entry = fileset[sample.name]["nominal"]
         flow = agc_cuts(read_sample([f["path"] for f in entry["files"]], analysis.tree))
         selected = flow["selected"]
-        weights = None if sample.data else agc_weights(selected, sample, analysis.lumi_pb, entry["nevts_total"])
+        weights = None if sample.data else agc_weights(selected, sample, analysis.lumi_pb, entry["nevts_total"],
+                                                           entry["filter_efficiency"])
         out[f"{sample.name}__nominal"] = {
             "flow": {step: len(events) for step, events in flow.items()},
             "m4l": agc_m4l(selected),
