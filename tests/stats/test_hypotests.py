@@ -119,10 +119,12 @@ def test_significance():
     assert hypotests.significance(0.5) == pytest.approx(0.0, abs=1e-12)
     assert hypotests.significance(norm.sf(3.0)) == pytest.approx(3.0)
     assert hypotests.significance(0.0) is None  # infinite: JSON has no infinity
+    underflow = {"discovery": {"p0_obs": 0.0, "Z_obs": None, "p0_exp": 0.0, "Z_exp": None}}
+    assert hypotests.summary(underflow) == "Z > 38 (exp. > 38)"  # a ttbar cross-section fit
 
 
 def test_fit_stage_writes_the_block(settings, tmp_path):
-    fit = numpy_settings(settings, poi="Signal_norm", fit_edges=(0.0, 1.0, 2.0, 3.0))
+    fit = numpy_settings(settings, poi="Signal_norm", fit_edges=(0.0, 1.0, 2.0, 3.0), hypothesis_tests=True)
     outcome = fit_workspace(SMALL_WORKSPACE, fit, tmp_path, tmp_path / "figures")
     assert outcome.success
     record = json.loads((tmp_path / "fit_results.json").read_text())

@@ -47,7 +47,7 @@ def significance(p_value: float) -> float | None:
 
     Returns:
         Z in standard deviations; None where it is not finite (p = 0 gives infinity, which
-        JSON cannot hold).
+        JSON cannot hold: a p-value below about 1e-300, Z beyond about 38).
     """
     from scipy.stats import norm
 
@@ -140,7 +140,8 @@ def summary(block: dict[str, Any] | None) -> str:
     parts = []
     found = block.get(DISCOVERY, {})
     if "Z_obs" in found:
-        parts.append(f"Z = {_number(found['Z_obs'])} (exp. {_number(found['Z_exp'])})")
+        relation = "" if found["Z_obs"] is None else "= "
+        parts.append(f"Z {relation}{_number(found['Z_obs'])} (exp. {_number(found['Z_exp'])})")
     at_poi = block.get(CLS_AT_POI, {})
     if "CLs_obs" in at_poi:
         parts.append(f"CLs({at_poi['poi']:g}) = {at_poi['CLs_obs']:.3g}")
@@ -201,4 +202,5 @@ def _log(block: dict[str, Any], poi: str) -> None:
 
 
 def _number(z: float | None) -> str:
-    return "not finite" if z is None else f"{z:.2f}"
+    """Z for the log; None is a p-value that underflowed (or is NaN): beyond about 38 sigma."""
+    return "> 38" if z is None else f"{z:.2f}"
