@@ -56,7 +56,7 @@ def test_bad_values_are_rejected_naming_key_value_and_what_is_allowed(dotted, va
 
 
 def test_unknown_key_lists_the_allowed_ones():
-    with pytest.raises(ConfigError, match="allowed keys: backend, device, fit_edges, poi, poi_bounds, ranking"):
+    with pytest.raises(ConfigError, match="allowed keys: backend, device, fit_edges, hypothesis_tests, poi, poi_bounds, ranking"):
         config.load(CONFIG, {"fit.optimiser": "adam"})
 
 

@@ -23,8 +23,11 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def numpy_settings(settings: Settings, **changes: object) -> FitSettings:
-    """The configured fit settings on numpy/cpu, without ranking unless asked for."""
-    return dataclasses.replace(settings.fit, **{"backend": "numpy", "device": "cpu", "ranking": False, **changes})
+    """The configured fit settings on numpy/cpu, without ranking or hypothesis tests unless asked
+    for (the tests add 15-30 s to a fit of the AGC workspace; test_hypotests covers them)."""
+    return dataclasses.replace(
+        settings.fit, **{"backend": "numpy", "device": "cpu", "ranking": False, "hypothesis_tests": False, **changes}
+    )
 
 
 def assert_png(path: Path, min_bytes: int = 10_000) -> None:

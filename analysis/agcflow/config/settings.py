@@ -269,6 +269,7 @@ class FitSettings:
     fit_edges: tuple[float, ...] = schema_default("fit.fit_edges")
     ranking: bool = schema_default("fit.ranking")
     ranking_engine: str = schema_default("fit.ranking_engine")
+    hypothesis_tests: bool = schema_default("fit.hypothesis_tests")
 
 
 @dataclass(frozen=True)

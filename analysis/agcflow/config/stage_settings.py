@@ -40,7 +40,7 @@ STAGE_SETTINGS: dict[str, tuple[str, ...]] = {
         "analysis.samples", "analysis.regions", "analysis.systematics", "fit.poi", "fit.poi_bounds", "fit.fit_edges",
     ),
     "fit": ("analysis.regions", "fit.backend", "fit.poi", "fit.poi_bounds", "fit.fit_edges", "fit.ranking",
-            "fit.ranking_engine"),
+            "fit.ranking_engine", "fit.hypothesis_tests"),
     "reinterpret": ("@deliver", "@process", "@workspace", "reinterpret"),
     "optimize": ("@process", "@workspace", "@fit"),
     "bench_processing": ("@deliver", "@process"),

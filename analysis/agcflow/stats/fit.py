@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from agcflow.config import ClusterSettings, FitSettings
 from agcflow.errors import AgcflowError
-from agcflow.stats import plots
+from agcflow.stats import hypotests, plots
 from agcflow.stats.backend import use_backend
 from agcflow.util.io import atomic_set, read_json, staged_to_final, write_json
 
@@ -57,14 +57,16 @@ class FitOutcome:
     poi_uncertainty: float | None = None
     fit_results: Any = None  # cabinetry.fit.FitResults, None when the fit failed
     ranking: Any = None  # cabinetry.fit.RankingResults, None when skipped or failed
+    hypothesis_tests: dict[str, Any] | None = None  # hypotests.hypothesis_tests(), None when off
     files: tuple[Path, ...] = ()
     wall_times_s: dict[str, float] = field(default_factory=dict)
 
     def __str__(self) -> str:
         if not self.success:
             return f"fit failed ({self.backend} on {self.device}): {self.status.removeprefix('failed: ')}"
+        tests = hypotests.summary(self.hypothesis_tests)
         return (
-            f"{self.poi} = {self.poi_bestfit:.4f} +/- {self.poi_uncertainty:.4f} "
+            f"{self.poi} = {self.poi_bestfit:.4f} +/- {self.poi_uncertainty:.4f}{'; ' + tests if tests else ''} "
             f"({self.backend} on {self.device}; {len(self.files)} files written)"
         )
 
@@ -134,6 +136,9 @@ def _fit_into(ws: dict[str, Any], fit: FitSettings, output_dir: Path, figures_di
         wall_times_s={"fit": fit_time},
     )
     log.info("%s = %.4f +/- %.4f", fit.poi, outcome.poi_bestfit, outcome.poi_uncertainty)
+    if fit.hypothesis_tests:
+        tests, seconds = _timed(lambda: hypotests.hypothesis_tests(model, data, fit.poi))
+        outcome = replace(outcome, hypothesis_tests=tests, wall_times_s={**outcome.wall_times_s, "hypotests": seconds})
     files += [
         write_json(output_dir / FIT_RESULTS, fit_results_record(outcome)),
         *_write_predictions(model, data, results, plot_config, output_dir, figures_dir),
@@ -316,6 +321,7 @@ def fit_results_record(outcome: FitOutcome) -> dict[str, Any]:
         "min_nll": float(results.best_twice_nll) / 2,
         "nll_convention": NLL_CONVENTION,
         "wall_time_s": outcome.wall_times_s.get("fit"),
+        **({"hypothesis_tests": outcome.hypothesis_tests} if outcome.hypothesis_tests is not None else {}),
     }
 
 
