@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -227,6 +228,17 @@ def read_limit_result(path: Path) -> dict[str, Any]:
     return result
 
 
+def poi_label(name: str) -> str:
+    """A POI name as the plot writes it: ``mu_G`` -> $\\mu_{G}$, ``mu`` -> $\\mu$; other names as they are."""
+    match = re.fullmatch(r"mu(?:_(\w+))?", name)
+    if match is None:
+        return name
+    if not match.group(1):
+        return r"$\mu$"
+    subscript = match.group(1).replace("_", r"\_")
+    return rf"$\mu_{{\mathrm{{{subscript}}}}}$"
+
+
 def plot_limits(results: list[dict[str, Any]], path: Path) -> Path:
     """Upper limit on the signal strength vs mass, with the expected +/-1, 2 sigma bands."""
     import matplotlib
@@ -243,11 +255,12 @@ def plot_limits(results: list[dict[str, Any]], path: Path) -> Path:
     ax.plot(mass, expected[:, 2], "k--", label="expected")
     observed = [r["upper_limit_obs"] for r in results]
     ax.plot(mass, observed, "ko-", label=f"observed ({results[0].get('observed', 'pseudodata')})")
-    ax.axhline(1.0, color="red", lw=1, label=r"$\mu = 1$")
+    poi = poi_label(results[0].get("poi", "mu_sig"))
+    ax.axhline(1.0, color="red", lw=1, label=f"{poi} = 1")
     if max(*observed, *expected[:, 4]) > 20 * min(*observed, *expected[:, 0]):
         ax.set_yscale("log")
     ax.set_xlabel("signal mass [GeV]")
-    ax.set_ylabel(f"95 % CL upper limit on {results[0].get('poi', 'mu_sig')}")
+    ax.set_ylabel(f"95 % CL upper limit on {poi}")
     ax.legend()
     fig.tight_layout()
     save_figure(fig, path, dpi=120)
