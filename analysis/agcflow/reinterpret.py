@@ -101,8 +101,11 @@ def signal_patch(
     for name, sample in samples.items():
         i = channels[name]
         if len(sample["data"]) != observed[name]:
-            raise InputFileError(f"{source}: channel {name!r} has {observed[name]} bins, the signal "
-                                 f"{len(sample['data'])} (fit.fit_edges must be those of the preserved workspace)")
+            raise InputFileError(
+                f"{source}: channel {name!r} has {observed[name]} bins, the signal {len(sample['data'])}: the fit "
+                "binning (fit.fit_edges, analysis.regions.*.fit_edges) must be that of the preserved workspace, "
+                "and the workspace stage drops bins with no expected or observed events (its log names the "
+                "channel); a coarser binning there keeps every bin")
         if sample["name"] in {s["name"] for s in background["channels"][i]["samples"]}:
             raise InputFileError(f"{source}: channel {name!r} already has a sample {sample['name']!r}")
         patch.append({"op": "add", "path": f"/channels/{i}/samples/{len(background['channels'][i]['samples'])}",
