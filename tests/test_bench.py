@@ -7,7 +7,14 @@ import json
 
 import pytest
 
+from agcflow import config
+from agcflow import stages as pipeline
 from agcflow.bench import processing as bench
+from agcflow.compute.cluster import open_client
+from agcflow.inputs import fileset as inputs
+from agcflow.processing import run as processing
+from agcflow.processing.histograms import compare
+from conftest import HZZ_CONFIG, tiny_hzz_overrides
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -32,3 +39,36 @@ def test_cached_pass_benchmark_reproduces_the_first_pass(tiny_settings, tiny_fil
     assert result["ratio"] == pytest.approx(result["first_pass_s"] / result["cached_pass_s"])
     assert set(json.loads((tmp_path / "cached_pass.json").read_text())) >= {"first_pass_s", "cached_pass_s", "ratio"}
     assert (tmp_path / "cached_pass.png").read_bytes().startswith(PNG_SIGNATURE)
+
+
+@pytest.fixture(scope="module")
+def hzz_settings(tmp_path_factory) -> config.Settings:
+    """The H->ZZ*->4l slice (flat ntuples, a query with derived columns) on a tiny generated dataset."""
+    base = tmp_path_factory.mktemp("hzz")
+    settings = config.load(HZZ_CONFIG, {**tiny_hzz_overrides(base), "cluster.workers": 2})
+    pipeline.generate(settings, progress=False)
+    return settings
+
+
+def test_hzz_benchmarks_run_on_flat_ntuples(hzz_settings, tmp_path):
+    result = bench.processing_benchmark(hzz_settings, tmp_path / "processing.json")
+    events = result["read_only"]["events"]
+    assert events > 0 and result["first_pass"]["events"] == result["coffea_on_inputs"]["events"] == events
+    assert bench.cached_pass_benchmark(hzz_settings, tmp_path / "cached_pass.json")["identical_histograms"] is True
+
+
+def test_coffea_on_the_input_ntuples_fills_the_first_pass_histograms(hzz_settings, tmp_path):
+    """The benchmark's AGC-style pass (coffea on the input files, the delivery query run per chunk
+    in the processor) fills exactly the histograms of delivery + processing."""
+    settings = hzz_settings
+    samples = inputs.load_samples(inputs.fileset_path(settings.inputs), settings.analysis, settings.inputs.files_per_sample)
+    plugin = settings.analysis.plugin
+    fileset = {s.key: {"treename": settings.analysis.tree, "files": [f.path for f in s.files],
+                       "metadata": processing.sample_metadata(s.key, s.process, s.variation,
+                                                              sum(f.nevts or 0 for f in s.files), settings.analysis)}
+               for s in samples}
+    with open_client(settings.cluster, preload=processing.WORKER_MODULES) as client:
+        _, first, _ = bench._cold_first_pass(settings, samples, client, tmp_path / "cache")
+        direct, _ = processing.run_fileset(fileset, settings.analysis, settings.processing, client, progress=False,
+                                           query=plugin.delivery_query(settings.analysis, settings.delivery.preselection))
+    assert compare(direct, first) == []

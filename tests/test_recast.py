@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, tiny_overrides, tool_venv, write_config
+from conftest import HZZ_CONFIG, ROOT, tiny_hzz_overrides, tiny_overrides, tool_venv, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -49,7 +50,9 @@ def test_catalogue_entry_is_listed_described_and_valid(recast_bin):
     catalogue = ROOT / "recast"
     _, listing = recast(recast_bin, catalogue, "catalogue", "ls")
     line = next(row for row in listing.splitlines() if row.startswith(ENTRY))
-    assert "default" in line.split(), listing  # `recast run NAME` runs the example "default"
+    examples = set(re.split(r"[\s,]+", line))
+    assert "default" in examples, listing  # `recast run NAME` runs the example "default"
+    assert "hzz_graviton" in examples, listing  # `--example hzz_graviton`: the H->ZZ*->4l slice
     _, described = recast(recast_bin, catalogue, "catalogue", "describe", ENTRY)
     assert f"toplevel     : {catalogue / 'specs'}" in described, described
     result, checked = recast(recast_bin, catalogue, "catalogue", "check", ENTRY)
@@ -82,11 +85,23 @@ def drawing_tools() -> bool:
     return "ImageMagick" in version.stdout
 
 
+# example -> (its tiny analysis config under a base folder, the signal it reinterprets)
+EXAMPLES = {
+    "default": (lambda base: write_config(base / "tiny.yaml", {**tiny_overrides(base), "reinterpret.events": 5000,
+                                                               "reinterpret.directory": str(base / "signals")}),
+                "zprime_750"),
+    "hzz_graviton": (lambda base: write_config(base / "tiny.yaml", tiny_hzz_overrides(base, ("RS_G_ZZ_llll_c10_m1000",)),
+                                               HZZ_CONFIG),
+                     "RS_G_ZZ_llll_c10_m1000"),
+}
+
+
 @pytest.mark.integration
 @pytest.mark.timeout(1800)  # a Snakemake run for the preserved outputs, then the workflow
-def test_recast_runs_the_default_example_locally(recast_bin, tmp_path):
-    """`recast run` (yadage, local backend) on the default example's inputs, with a tiny
-    analysis config and its preserved outputs from a Snakemake run."""
+@pytest.mark.parametrize("example", sorted(EXAMPLES))
+def test_recast_runs_the_example_locally(recast_bin, tmp_path, example):
+    """`recast run` (yadage, local backend) on an example's inputs (ttbar's default, the H->ZZ
+    graviton), with a tiny analysis config and its preserved outputs from a Snakemake run."""
     if not drawing_tools():  # recast run draws the DAG (graphviz) and animates it (ImageMagick); CI installs both
         reason = "`recast run` needs graphviz's `dot` and ImageMagick's `convert` (apt-get install graphviz imagemagick)"
         if os.environ.get("AGCFLOW_REQUIRE_RECAST") == "1":
@@ -94,8 +109,8 @@ def test_recast_runs_the_default_example_locally(recast_bin, tmp_path):
         pytest.skip(reason)
     base = tmp_path / "analysis"
     base.mkdir()
-    config = write_config(base / "tiny.yaml", {**tiny_overrides(base), "reinterpret.events": 5000,
-                                                "reinterpret.directory": str(base / "signals")})
+    write_tiny, signal = EXAMPLES[example]
+    config = write_tiny(base)
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
     preserve = subprocess.run([str(BIN / "snakemake"), "workspace", "--profile", "profiles/local", "--cores", "2",
                                "--config", f"agcflow_config={config}"], cwd=ROOT, env=env, capture_output=True,
@@ -105,9 +120,10 @@ def test_recast_runs_the_default_example_locally(recast_bin, tmp_path):
     catalogue = copy_entry(tmp_path)
     local_steps(catalogue)
     entry = yaml.safe_load((catalogue / "recast.yml").read_text())
-    inputs = entry["example_inputs"]["default"]
+    inputs = entry["example_inputs"][example]
     inputs["initdata"]["config"] = str(config)  # the image's config path -> the tiny one
-    # The default example reads the preserved outputs from ./results; the tiny run wrote them to base/results.
+    # The example reads the preserved outputs from ./<initdir>; the tiny run wrote them to base/results.
+    inputs["dataopts"]["initdir"] = "results"
     run_dir = base
     inputs_file = tmp_path / "inputs.yml"
     inputs_file.write_text(yaml.safe_dump(inputs))
@@ -121,6 +137,6 @@ def test_recast_runs_the_default_example_locally(recast_bin, tmp_path):
     assert limits == json.loads((workdir / "reinterpret" / "result.json").read_text())
     assert 0.0 <= limits["CLs_obs"] <= 1.0 and len(limits["CLs_exp"]) == 5, limits
     patchset = next(value for name, value in reported.items() if name.startswith("pyhf PatchSet"))
-    assert [patch["metadata"]["name"] for patch in patchset["patches"]] == ["zprime_750"], patchset["metadata"]
+    assert [patch["metadata"]["name"] for patch in patchset["patches"]] == [signal], patchset["metadata"]
     assert any(op["op"] == "add" for patch in patchset["patches"] for op in patch["patch"])
     assert (workdir / "limit_plot" / "limits.png").stat().st_size > 0

@@ -177,3 +177,10 @@ def test_unknown_signal_is_named(preserved):
     settings, _ = preserved
     with pytest.raises(Exception, match="'zprime_9999' is not in reinterpret.signals"):
         reinterpret.signal_settings(settings, "zprime_9999")
+
+
+@pytest.mark.parametrize(("poi", "label"), [("mu_sig", r"$\mu_{\mathrm{sig}}$"), ("mu_G", r"$\mu_{\mathrm{G}}$"),
+                                            ("mu", r"$\mu$"), ("mu_Z_prime", r"$\mu_{\mathrm{Z\_prime}}$"),
+                                            ("signal_norm", "signal_norm")])
+def test_limit_plot_writes_the_poi_as_math(poi, label):
+    assert reinterpret.poi_label(poi) == label

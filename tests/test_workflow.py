@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, write_tiny_config
+from conftest import HZZ_CONFIG, ROOT, tiny_hzz_overrides, write_config, write_tiny_config
 
 pytestmark = pytest.mark.integration
 
@@ -85,3 +85,29 @@ def test_optimize_target_runs_both_strategies(tmp_path):
     assert gradient["evaluations"] == 11 and gradient["device"] in ("cpu", "gpu")
     assert 0.3 <= gradient["optimum"]["btag_min"] <= 0.9
     assert (out / "landscape.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_snakemake_runs_the_hzz_slice_and_reinterprets_the_gravitons(tmp_path):
+    """The second plugin (configs/hzz.yaml) through the unchanged workflow: the whole DAG to the
+    fit and its figures, and the `reinterpret` target (two RS gravitons through the preserved
+    background-only workspace, then the limit plot), one worker per job."""
+    config = write_config(tmp_path / "hzz.yaml", tiny_hzz_overrides(tmp_path), HZZ_CONFIG)
+    results = tmp_path / "results"
+    run = snakemake("all", "reinterpret", "--profile", "profiles/local", "--cores", "2",
+                    "--config", f"agcflow_config={config}", "threads=1")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    fit = json.loads((results / "fit/fit_results.json").read_text())
+    assert fit["success"] is True
+    assert "Signal_norm" in fit["labels"], fit["labels"]
+    for name in ("4l_prefit", "4l-high-mass_prefit", "4l_postfit", "4l-high-mass_postfit", "pulls",
+                 "correlation_matrix"):
+        assert (results / "figures" / f"{name}.png").read_bytes()[:4] == b"\x89PNG", name
+    assert json.loads((results / "metrics/processing.json").read_text())["workers"] == 1
+    limits = {}
+    for signal in ("RS_G_ZZ_llll_c10_m0200", "RS_G_ZZ_llll_c10_m1000"):
+        result = json.loads((results / "reinterpret" / signal / "result.json").read_text())
+        assert result["poi"] == "mu_G" and result["observed"] == "data", result
+        limits[result["mass"]] = result["upper_limit_obs"]
+        assert all(0 < limit < 1000 for limit in (result["upper_limit_obs"], *result["upper_limit_exp"])), result
+    assert limits[200] < 1 < limits[1000], limits  # the light graviton excluded, the heavy one not
+    assert (results / "reinterpret/limits.png").read_bytes()[:4] == b"\x89PNG"

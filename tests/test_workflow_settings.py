@@ -167,3 +167,37 @@ def test_the_delivery_settings_are_exactly_the_object_cuts_of_the_query(settings
             changed = config.load(ROOT / "configs/ttbar.yaml", {dotted: other_value})
             other = DeliveryQuery(changed.delivery.preselection, changed.analysis.options.cuts).func_adl_text()
             assert (other != query) == (dotted in deliver_keys), dotted
+
+
+def test_the_hzz_delivery_settings_are_exactly_the_analysis_keys_of_its_query():
+    """The H->ZZ*->4l query computes the scale-factor variation: that key, and no other of the
+    plugin's selection or variations, is a delivery setting (a region or selection change reruns
+    the processing, not the delivery)."""
+    path = ROOT / "configs/hzz.yaml"
+    raw = yaml.safe_load(path.read_text())
+    deliver_keys = stage_settings.settings_of(raw, "deliver")
+
+    def query_text(settings):
+        plugin = settings.analysis.plugin
+        return plugin.delivery_query(settings.analysis, settings.delivery.preselection).func_adl_text()
+
+    query = query_text(config.load(path))
+    changes = {"analysis.variations.scale_factor": 0.2, "analysis.variations.m4l_scale": 0.02,
+               "analysis.selection.total_charge": 2, "analysis.selection.type_sums": [44]}
+    for dotted, value in changes.items():
+        other = query_text(config.load(path, {dotted: value}))
+        assert (other != query) == (dotted in deliver_keys), dotted
+    assert "analysis.regions" not in deliver_keys
+
+
+def test_the_optimisation_delivers_loose_enough_for_every_grid():
+    """The Snakefile's optimisation delivery (stage_settings.OPTIMIZE_PRESELECTION) serves the low
+    end of every cut of each shipped plugin's grid; a plugin without cuts gets no override."""
+    for name in ("ttbar", "hzz"):
+        raw = yaml.safe_load((ROOT / f"configs/{name}.yaml").read_text())
+        loose = config.load(ROOT / f"configs/{name}.yaml", stage_settings.optimize_overrides(raw))
+        plugin = loose.analysis.plugin
+        parameters = plugin.cut_parameters(loose.analysis, loose.delivery.preselection)
+        assert bool(parameters) == bool(stage_settings.optimize_overrides(raw)), name
+        lowest = plugin.with_cuts(loose.analysis, {p.name: p.low for p in parameters})
+        assert plugin.serves(lowest, loose.delivery.preselection) == [], name

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -100,8 +101,11 @@ def signal_patch(
     for name, sample in samples.items():
         i = channels[name]
         if len(sample["data"]) != observed[name]:
-            raise InputFileError(f"{source}: channel {name!r} has {observed[name]} bins, the signal "
-                                 f"{len(sample['data'])} (fit.fit_edges must be those of the preserved workspace)")
+            raise InputFileError(
+                f"{source}: channel {name!r} has {observed[name]} bins, the signal {len(sample['data'])}: the fit "
+                "binning (fit.fit_edges, analysis.regions.*.fit_edges) must be that of the preserved workspace, "
+                "and the workspace stage drops bins with no expected or observed events (its log names the "
+                "channel); a coarser binning there keeps every bin")
         if sample["name"] in {s["name"] for s in background["channels"][i]["samples"]}:
             raise InputFileError(f"{source}: channel {name!r} already has a sample {sample['name']!r}")
         patch.append({"op": "add", "path": f"/channels/{i}/samples/{len(background['channels'][i]['samples'])}",
@@ -130,7 +134,10 @@ def signal_samples(histograms: dict[str, hist.Hist], settings: Settings, signal:
         config = _signal_config(save_root(histograms, Path(work_dir) / "signal.root"), settings, signal, Path(work_dir))
         cabinetry.templates.build(config, router=rebinning_router(config))
         cabinetry.templates.postprocess(config)
-        channels = cabinetry.workspace.WorkspaceBuilder(config).channels()
+        # a channel the signal does not reach (a 1 TeV graviton at 80-250 GeV) has 0/0 normalisation
+        # effects: that sample is dropped just below, so numpy's warning about it is noise
+        with np.errstate(invalid="ignore", divide="ignore"):
+            channels = cabinetry.workspace.WorkspaceBuilder(config).channels()
     drop_empty_samples({"channels": channels})
     return {channel["name"]: sample for channel in channels for sample in channel["samples"]}
 
@@ -227,6 +234,17 @@ def read_limit_result(path: Path) -> dict[str, Any]:
     return result
 
 
+def poi_label(name: str) -> str:
+    """A POI name as the plot writes it: ``mu_G`` -> $\\mu_{G}$, ``mu`` -> $\\mu$; other names as they are."""
+    match = re.fullmatch(r"mu(?:_(\w+))?", name)
+    if match is None:
+        return name
+    if not match.group(1):
+        return r"$\mu$"
+    subscript = match.group(1).replace("_", r"\_")
+    return rf"$\mu_{{\mathrm{{{subscript}}}}}$"
+
+
 def plot_limits(results: list[dict[str, Any]], path: Path) -> Path:
     """Upper limit on the signal strength vs mass, with the expected +/-1, 2 sigma bands."""
     import matplotlib
@@ -243,11 +261,12 @@ def plot_limits(results: list[dict[str, Any]], path: Path) -> Path:
     ax.plot(mass, expected[:, 2], "k--", label="expected")
     observed = [r["upper_limit_obs"] for r in results]
     ax.plot(mass, observed, "ko-", label=f"observed ({results[0].get('observed', 'pseudodata')})")
-    ax.axhline(1.0, color="red", lw=1, label=r"$\mu = 1$")
+    poi = poi_label(results[0].get("poi", "mu_sig"))
+    ax.axhline(1.0, color="red", lw=1, label=f"{poi} = 1")
     if max(*observed, *expected[:, 4]) > 20 * min(*observed, *expected[:, 0]):
         ax.set_yscale("log")
     ax.set_xlabel("signal mass [GeV]")
-    ax.set_ylabel(f"95 % CL upper limit on {results[0].get('poi', 'mu_sig')}")
+    ax.set_ylabel(f"95 % CL upper limit on {poi}")
     ax.legend()
     fig.tight_layout()
     save_figure(fig, path, dpi=120)

@@ -24,7 +24,7 @@ from agcflow.compute.jobqueue import JOB_NAME
 from agcflow.config import ClusterSettings
 from agcflow.errors import ServiceError
 from agcflow.processing import histograms
-from conftest import ROOT, write_tiny_config
+from conftest import HZZ_CONFIG, ROOT, tiny_hzz_overrides, write_config, write_tiny_config
 
 pytestmark = [pytest.mark.slurm, pytest.mark.integration]
 
@@ -38,9 +38,16 @@ def _queue(cluster) -> str:
                           timeout=20).stdout
 
 
+TINY_CONFIGS = {  # each analysis plugin's tiny config, for the same unchanged workflow
+    "ttbar": write_tiny_config,
+    "hzz": lambda base: write_config(base / "hzz.yaml", tiny_hzz_overrides(base), HZZ_CONFIG),
+}
+
+
 @pytest.mark.timeout(SNAKEMAKE_TIMEOUT_S + 120)
-def test_snakemake_slurm_profile_runs_the_chain(slurm_cluster, tmp_path):
-    config = write_tiny_config(tmp_path)
+@pytest.mark.parametrize("analysis", sorted(TINY_CONFIGS))
+def test_snakemake_slurm_profile_runs_the_chain(slurm_cluster, tmp_path, analysis):
+    config = TINY_CONFIGS[analysis](tmp_path)
     results, slurm_logs = tmp_path / "results", tmp_path / "slurm-logs"
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
            "AGCFLOW_SLURM_PARTITION": slurm_cluster.partition,  # not the default partition: must reach sbatch

@@ -1,6 +1,6 @@
 rule generate:
     output:
-        input_fileset() if CFG["inputs"]["source"] == "generate" else "data/generated/.unused",
+        input_fileset() if CFG["inputs"]["source"] == "generate" else f"{RESULTS}/generate.unused",  # nothing to generate: a name no rule reads
     log:
         f"{LOGS}/generate.log",
     params:

@@ -1,10 +1,11 @@
-# Analysis optimisation: `snakemake --profile profiles/local optimize` scans the jet pt and
-# b-tag thresholds by a grid of hard-cut fits and by gradient descent through the relaxed
-# analysis, both on cached columns delivered with a b-tag preselection loose enough for
-# the whole b-tag range. The grid is the analysis' default (its cut parameters);
+# Analysis optimisation: `snakemake --profile profiles/local optimize` scans the analysis' cuts
+# (cms_ttbar: the jet pt and b-tag thresholds) by a grid of hard-cut fits and by gradient descent through the relaxed
+# analysis, both on cached columns delivered with a preselection loose enough for the whole
+# range of every cut (per plugin: stage_settings.OPTIMIZE_PRESELECTION, e.g. cms_ttbar's
+# b-tag; none for an analysis without cuts to optimise, e.g. atlas_hzz, whose optimize job then
+# says so). The grid is the analysis' default (its cut parameters);
 # `--config optimize_points=N` gives every cut N points.
-OPTIMIZE_BTAG_MIN = 0.3  # the low end of the default b-tag grid
-OPTIMIZE_OVERRIDES = {"delivery.preselection.btag_min": OPTIMIZE_BTAG_MIN}  # in the settings digests too
+OPTIMIZE_OVERRIDES = STAGE_SETTINGS.optimize_overrides(CFG)  # in the settings digests too
 OPTIMIZE_SET = " ".join(f"--set {key}={value}" for key, value in OPTIMIZE_OVERRIDES.items())
 OPTIMIZE_GRID = f"--points {config['optimize_points']}" if "optimize_points" in config else ""
 

@@ -311,6 +311,14 @@ def derived_columns(query: DeliveryQuery, flat: Mapping[str, np.ndarray]) -> dic
     return derived
 
 
+def query_columns(query: DeliveryQuery, columns: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """What ``query`` delivers from input ``columns`` (input branch name -> array): the flat
+    columns of the events its preselection keeps, its derived columns included."""
+    flat = query.layout.flat(columns)
+    mask = query.preselection_mask(flat)
+    return query.layout.select({**flat, **derived_columns(query, flat)}, mask)
+
+
 def events_from_flat(columns: Mapping[str, np.ndarray], layout: ColumnLayout) -> Any:
     """Flat columns as one awkward array of events: per-event fields and collections of records."""
     import awkward as ak

@@ -130,8 +130,13 @@ def _direct_coffea(settings: Settings, samples, client) -> tuple[int, float, dic
                                                        settings.analysis)}
         for s in samples
     }
+    # NanoAOD inputs read as their NanoAOD-like skims do. Flat ntuples (atlas_hzz) differ from their
+    # skims (counter names, the query's derived columns): the processor runs the delivery query on
+    # each chunk, as the AGC's coffea-only notebooks compute the scale factors in the processor.
+    plugin = settings.analysis.plugin
+    query = None if plugin.schema == "nanoaod" else plugin.delivery_query(settings.analysis, settings.delivery.preselection)
     start = time.perf_counter()
-    processing.run_fileset(fileset, settings.analysis, settings.processing, client, progress=False)
+    processing.run_fileset(fileset, settings.analysis, settings.processing, client, progress=False, query=query)
     return sum(f.nevts or 0 for s in samples for f in s.files), time.perf_counter() - start, {}
 
 

@@ -61,6 +61,19 @@ QUERY_SETTINGS: dict[str, tuple[str, ...]] = {
     "atlas_hzz": ("analysis.variations.scale_factor",),
 }
 
+# The delivery preselection the Snakefile's optimisation delivers with, per shipped plugin: loose
+# enough for the low end of every cut the plugin's grid varies (Analysis.cut_parameters; a test
+# checks it). A plugin without an entry is optimised on its own preselection (atlas_hzz has no cuts
+# to optimise: `agcflow optimize` says so).
+OPTIMIZE_PRESELECTION: dict[str, dict[str, Any]] = {
+    "cms_ttbar": {"delivery.preselection.btag_min": 0.3},  # the low end of the b-tag grid
+}
+
+
+def optimize_overrides(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The dotted-key overrides of the optimisation's delivery for the configured plugin."""
+    return dict(OPTIMIZE_PRESELECTION.get((raw.get("analysis") or {}).get("kind"), {}))
+
 # Configured paths: the Snakefile puts them into shell commands (quoted) and file names.
 PATH_KEYS = (
     "outputs.results_dir", "inputs.generate.directory", "inputs.fileset", "inputs.agc_list",

@@ -32,7 +32,7 @@ import awkward as ak
 import numpy as np
 
 from agcflow import __version__
-from agcflow.analyses.base import DeliveryQuery, derived_columns
+from agcflow.analyses.base import DeliveryQuery, query_columns
 from agcflow.delivery import remote as remote_inputs
 from agcflow.errors import InputFileError
 from agcflow.physics.columns import ColumnLayout
@@ -280,9 +280,7 @@ def _select_all(events, names: list[str], query: DeliveryQuery, source: str, tre
 
 
 def _select(chunk: dict[str, ak.Array], query: DeliveryQuery) -> dict[str, np.ndarray]:
-    flat = query.layout.flat(chunk)
-    mask = query.preselection_mask(flat)
-    return query.layout.select({**flat, **derived_columns(query, flat)}, mask)
+    return query_columns(query, chunk)
 
 
 def read_columns(path: str | Path) -> dict[str, np.ndarray]:

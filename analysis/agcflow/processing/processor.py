@@ -9,7 +9,7 @@ import hist
 from coffea import processor
 from coffea.nanoevents import BaseSchema, NanoAODSchema
 
-from agcflow.analyses.base import Chunk, Filled, expected_variations
+from agcflow.analyses.base import Chunk, DeliveryQuery, Filled, expected_variations, query_columns
 from agcflow.config import AnalysisSettings
 from agcflow.errors import AgcflowError
 from agcflow.processing.histograms import empty_histogram, histogram_name
@@ -25,14 +25,19 @@ class AnalysisProcessor(processor.ProcessorABC):
     metadata says which sample it is (keys ``process``, ``variation``, ``weight`` = xsec x lumi
     / events)."""
 
-    def __init__(self, analysis: AnalysisSettings, seed: int) -> None:
+    def __init__(self, analysis: AnalysisSettings, seed: int, query: DeliveryQuery | None = None) -> None:
         self.analysis = analysis
         self.seed = seed
+        self.query = query  # run on each chunk of input files that are not skims (run.run_fileset)
 
     def process(self, events) -> dict:
         meta = events.metadata
-        return {"hists": fill_histograms(events, meta, self.analysis, self.seed),
-                "entries": {meta["dataset"]: len(events)}}
+        if self.query is None:
+            hists = fill_histograms(events, meta, self.analysis, self.seed)
+        else:
+            columns = {name: events[name] for name in self.query.layout.branch_names()}
+            hists = fill_flat_histograms(query_columns(self.query, columns), meta, self.analysis, self.seed)
+        return {"hists": hists, "entries": {meta["dataset"]: len(events)}}
 
     def postprocess(self, accumulator: dict) -> dict:
         return accumulator

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import hist
 
-from agcflow.analyses.base import expected_variations
+from agcflow.analyses.base import DeliveryQuery, expected_variations
 from agcflow.config import AnalysisSettings, ProcessingSettings
 from agcflow.delivery.manifest import check_manifest_serves
 from agcflow.delivery.manifest_types import Manifest, SampleEntry, SkimEntry
@@ -138,8 +138,11 @@ def run_fileset(
     client: Client,
     progress: bool = True,
     metadata_cache: dict | None = None,
+    query: DeliveryQuery | None = None,
 ) -> tuple[dict[str, hist.Hist], dict[str, Any]]:
-    """The coffea Runner over a fileset (NanoAOD files, sample metadata as ``sample_metadata``)."""
+    """The coffea Runner over a fileset (NanoAOD files, sample metadata as ``sample_metadata``);
+    with a delivery ``query``, the files are inputs, not skims: each chunk goes through the query
+    (preselection, derived columns) before the plugin fills it."""
     from coffea import processor
 
     hash_any_file_path()
@@ -154,7 +157,7 @@ def run_fileset(
     # Without a progress bar (Snakemake rules), the scheduler's task counts go to the log.
     watch = contextlib.nullcontext() if progress else watch_scheduler(client, "process")
     with watch:
-        output, metrics = runner(fileset, processor_instance=AnalysisProcessor(analysis, processing.seed),
+        output, metrics = runner(fileset, processor_instance=AnalysisProcessor(analysis, processing.seed, query),
                                  treename="Events")
     wall = time.perf_counter() - start
     return output.get("hists", {}), {
