@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from agcflow.analyses.atlas_hzz.generator.kinematics import breit_wigner, log_uniform
 from agcflow.analyses.atlas_hzz.generator.leptons import Z_MASS, Z_WIDTH, Leptons, four_leptons, production
 from agcflow.analyses.atlas_hzz.generator.masses import PAIR_MASS_MIN, pair_masses
+from agcflow.physics.fourvectors import breit_wigner, log_uniform
 
 # fractions of generated events (before the skim)
 COMPONENTS = {"z_to_4l": 0.052, "z_gamma": 0.044, "low_mass": 0.74, "zz": 0.164}

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from agcflow.analyses.atlas_hzz.generator.kinematics import pt_eta_phi
 from agcflow.analyses.atlas_hzz.generator.leptons import ELECTRON, Leptons
+from agcflow.physics.fourvectors import pt_eta_phi
 
 SKIM_LEPTONS = 4
 ETA_MAX = {ELECTRON: 2.47, "muon": 2.5}

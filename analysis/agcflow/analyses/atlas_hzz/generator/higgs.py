@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from agcflow.analyses.atlas_hzz.generator.kinematics import breit_wigner, p4_from_pt_y_phi, two_body_decay
 from agcflow.analyses.atlas_hzz.generator.leptons import (
     H_MASS,
     W_MASS,
@@ -28,6 +27,7 @@ from agcflow.analyses.atlas_hzz.generator.leptons import (
     random_flavours,
 )
 from agcflow.analyses.atlas_hzz.generator.masses import pair_masses
+from agcflow.physics.fourvectors import breit_wigner, p4_from_pt_y_phi, two_body_decay
 
 GRAVITON_RELATIVE_WIDTH = 0.06  # Gamma / M of an RS graviton with k / M_Pl = 1.0
 W_TO_LEPTON = 0.2136  # BR(W -> e nu) + BR(W -> mu nu)

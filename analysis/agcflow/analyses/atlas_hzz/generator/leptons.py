@@ -6,7 +6,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from agcflow.analyses.atlas_hzz.generator.kinematics import p4_from_pt_eta_phi, p4_from_pt_y_phi, two_body_decay
+from agcflow.physics.fourvectors import p4_from_pt_eta_phi, p4_from_pt_y_phi, two_body_decay
 
 ELECTRON, MUON = 11, 13  # the ntuple's lep_type codes (absolute PDG ids)
 LEPTON_MASS = {ELECTRON: 0.000511, MUON: 0.10566}  # GeV

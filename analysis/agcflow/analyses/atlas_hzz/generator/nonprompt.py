@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from agcflow.analyses.atlas_hzz.generator.kinematics import breit_wigner, wrap_phi
 from agcflow.analyses.atlas_hzz.generator.leptons import (
     ELECTRON,
     MUON,
@@ -27,6 +26,7 @@ from agcflow.analyses.atlas_hzz.generator.leptons import (
     random_flavours,
     single_leptons,
 )
+from agcflow.physics.fourvectors import breit_wigner, wrap_phi
 
 EXTRA_FAKE_PROBABILITY = 0.05  # per event of every MC process
 THIRD_NONPROMPT_PROBABILITY = 0.25  # per Z + jets or ttbar event, on top of two

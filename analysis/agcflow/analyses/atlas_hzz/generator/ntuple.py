@@ -10,8 +10,8 @@ from __future__ import annotations
 import awkward as ak
 import numpy as np
 
-from agcflow.analyses.atlas_hzz.generator.kinematics import pt_eta_phi
 from agcflow.analyses.atlas_hzz.generator.leptons import ELECTRON, MUON, Leptons
+from agcflow.physics.fourvectors import pt_eta_phi
 
 MC_RUN_NUMBER = 284500
 MEV_PER_GEV = 1000.0

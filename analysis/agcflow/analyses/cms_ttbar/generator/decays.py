@@ -6,7 +6,6 @@ from dataclasses import replace
 
 import numpy as np
 
-from agcflow.analyses.cms_ttbar.generator.kinematics import breit_wigner, two_body_decay
 from agcflow.analyses.cms_ttbar.generator.particles import (
     BOTTOM,
     CHARM,
@@ -22,6 +21,7 @@ from agcflow.analyses.cms_ttbar.generator.particles import (
     Particles,
     mass_of,
 )
+from agcflow.physics.fourvectors import breit_wigner, two_body_decay
 
 # W decays: (branching fraction, charged daughter, other visible daughter or 0); leptons first
 _W_DECAYS = (

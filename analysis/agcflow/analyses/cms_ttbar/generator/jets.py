@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from agcflow.analyses.cms_ttbar.generator.kinematics import wrap_phi
 from agcflow.analyses.cms_ttbar.generator.particles import (
     BOTTOM,
     CHARM,
@@ -13,6 +12,7 @@ from agcflow.analyses.cms_ttbar.generator.particles import (
     PILEUP,
     Particles,
 )
+from agcflow.physics.fourvectors import wrap_phi
 
 _JET_PT_MIN, _JET_ETA_MAX = 15.0, 4.7
 _JET_RESPONSE_B, _JET_RESPONSE_LIGHT = 1.0, 1.02  # mean jet pt / parton pt

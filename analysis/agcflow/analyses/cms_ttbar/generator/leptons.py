@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agcflow.analyses.cms_ttbar.generator.kinematics import wrap_phi
 from agcflow.analyses.cms_ttbar.generator.particles import (
     BOTTOM,
     CHARM,
@@ -14,6 +13,7 @@ from agcflow.analyses.cms_ttbar.generator.particles import (
     MUON,
     Particles,
 )
+from agcflow.physics.fourvectors import wrap_phi
 
 _LEPTON_ACCEPTANCE = {ELECTRON: (5.0, 2.5, 0.88), MUON: (3.0, 2.4, 0.94)}  # pt, |eta|, eff
 _LEPTON_PT_RESOLUTION = {ELECTRON: 0.02, MUON: 0.015}

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from agcflow.analyses.cms_ttbar.generator.kinematics import pareto, wrap_phi
+from agcflow.analyses.cms_ttbar.generator.kinematics import pareto
 from agcflow.analyses.cms_ttbar.generator.particles import (
     BOTTOM,
     CHARM,
@@ -14,6 +14,7 @@ from agcflow.analyses.cms_ttbar.generator.particles import (
     Particles,
 )
 from agcflow.analyses.cms_ttbar.generator.samples import Tune
+from agcflow.physics.fourvectors import wrap_phi
 
 # initial-state radiation: mean number of partons above _ISR_PT_MIN, power of their Pareto pt
 _ISR = {

@@ -5,12 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from agcflow.analyses.cms_ttbar.generator.decays import top_decay, w_decay
-from agcflow.analyses.cms_ttbar.generator.kinematics import (
-    breit_wigner,
-    four_momentum,
-    recoil,
-    two_body_decay,
-)
+from agcflow.analyses.cms_ttbar.generator.kinematics import four_momentum, recoil
 from agcflow.analyses.cms_ttbar.generator.particles import (
     BOTTOM,
     LIGHT,
@@ -23,6 +18,7 @@ from agcflow.analyses.cms_ttbar.generator.particles import (
 )
 from agcflow.analyses.cms_ttbar.generator.radiation import initial_state_radiation
 from agcflow.analyses.cms_ttbar.generator.samples import HardProcess, Tune
+from agcflow.physics.fourvectors import breit_wigner, two_body_decay
 
 _TOP_PT_GAMMA = (2.2, 55.0)  # shape, scale [GeV] of the top-quark pt in ttbar
 _SINGLE_TOP_PT_GAMMA = (2.2, 40.0)  # s-channel and tW

@@ -6,7 +6,6 @@ import numpy as np
 
 from agcflow.analyses.cms_ttbar.generator.decays import w_decay
 from agcflow.analyses.cms_ttbar.generator.kinematics import (
-    breit_wigner,
     event_rank,
     four_momentum,
     pareto,
@@ -21,6 +20,7 @@ from agcflow.analyses.cms_ttbar.generator.particles import (
     Particles,
 )
 from agcflow.analyses.cms_ttbar.generator.samples import Tune
+from agcflow.physics.fourvectors import breit_wigner
 
 _WJETS_JET_RATIO = 0.31  # P(n+1 partons) / P(n partons) above _WJETS_PT_MIN: Berends scaling
 _WJETS_PT_MIN, _WJETS_PT_POWER = 30.0, 1.5

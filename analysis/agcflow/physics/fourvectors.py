@@ -1,4 +1,5 @@
-"""Four-vector helpers in GeV: momenta, boosts, isotropic two-body decays, resonance masses.
+"""Four-vector helpers for the synthetic generators (pure numpy): momenta, boosts, isotropic
+two-body decays, resonance masses and spectra.
 
 Four-momenta are ``(4, n)`` arrays of (E, px, py, pz) columns, one column per particle.
 """
