@@ -64,8 +64,7 @@ def test_coffea_on_the_input_ntuples_fills_the_first_pass_histograms(hzz_setting
     samples = inputs.load_samples(inputs.fileset_path(settings.inputs), settings.analysis, settings.inputs.files_per_sample)
     plugin = settings.analysis.plugin
     fileset = {s.key: {"treename": settings.analysis.tree, "files": [f.path for f in s.files],
-                       "metadata": processing.sample_metadata(s.key, s.process, s.variation,
-                                                              sum(f.nevts or 0 for f in s.files), settings.analysis)}
+                       "metadata": processing.input_metadata(s, settings.analysis)}
                for s in samples}
     with open_client(settings.cluster, preload=processing.WORKER_MODULES) as client:
         _, first, _ = bench._cold_first_pass(settings, samples, client, tmp_path / "cache")

@@ -126,8 +126,7 @@ def _direct_coffea(settings: Settings, samples, client) -> tuple[int, float, dic
     """The same processor run directly on the input files, as the AGC does (no delivery)."""
     fileset = {
         s.key: {"treename": settings.analysis.tree, "files": [f.path for f in s.files],
-                "metadata": processing.sample_metadata(s.key, s.process, s.variation, sum(f.nevts or 0 for f in s.files),
-                                                       settings.analysis)}
+                "metadata": processing.input_metadata(s, settings.analysis)}
         for s in samples
     }
     # NanoAOD inputs read as their NanoAOD-like skims do. Flat ntuples (atlas_hzz) differ from their

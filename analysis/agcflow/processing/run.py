@@ -14,6 +14,7 @@ from agcflow.config import AnalysisSettings, ProcessingSettings
 from agcflow.delivery.manifest import check_manifest_serves
 from agcflow.delivery.manifest_types import Manifest, SampleEntry, SkimEntry
 from agcflow.errors import AgcflowError, InputFileError
+from agcflow.inputs.fileset import SampleFiles
 from agcflow.physics.weights import sample_weight
 from agcflow.processing.histograms import empty_histogram, histogram_name
 from agcflow.processing.processor import SCHEMAS, AnalysisProcessor
@@ -76,6 +77,13 @@ def entry_metadata(key: str, entry: SampleEntry, analysis: AnalysisSettings) -> 
     """``sample_metadata`` of a delivered sample (with its fileset's normalisation facts)."""
     return sample_metadata(key, entry.process, entry.variation, entry.nevts_total, analysis, entry.sum_weights,
                            entry.filter_efficiency)
+
+
+def input_metadata(sample: SampleFiles, analysis: AnalysisSettings) -> dict[str, Any]:
+    """``sample_metadata`` of a fileset's sample read directly (no delivery): its files' events
+    and its normalisation facts."""
+    return sample_metadata(sample.key, sample.process, sample.variation, sum(f.nevts or 0 for f in sample.files),
+                           analysis, sample.sum_weights, sample.filter_efficiency)
 
 
 def delivered_samples(manifest: Manifest, analysis: AnalysisSettings) -> dict[str, tuple[str, dict[str, Any]]]:
