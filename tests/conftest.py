@@ -32,14 +32,21 @@ def settings() -> config.Settings:
     return config.load(CONFIG)
 
 
+def run_paths(base: Path) -> dict[str, object]:
+    """Overrides that put a run's generated inputs, delivery cache and results under ``base``."""
+    return {
+        "inputs.generate.directory": str(base / "generated"),
+        "delivery.cache_dir": str(base / "cache"),
+        "outputs.results_dir": str(base / "results"),
+    }
+
+
 def tiny_overrides(base: Path) -> dict[str, object]:
     """Overrides that point a run at a tiny generated dataset under ``base``."""
     return {
-        "inputs.generate.directory": str(base / "generated"),
+        **run_paths(base),
         "inputs.generate.events": TINY_EVENTS,
         "inputs.generate.files_per_sample": 2,
-        "delivery.cache_dir": str(base / "cache"),
-        "outputs.results_dir": str(base / "results"),
         "cluster.workers": 2,
         "processing.chunk_size": 20_000,
         "fit.ranking": False,
@@ -61,11 +68,9 @@ def tiny_hzz_overrides(base: Path, signals: tuple[str, ...] = ("RS_G_ZZ_llll_c10
 
     configured = yaml.safe_load(HZZ_CONFIG.read_text())["reinterpret"]["signals"]
     return {
-        "inputs.generate.directory": str(base / "generated"),
+        **run_paths(base),
         "inputs.generate.scale": 0.25,
         "inputs.generate.files_per_sample": 1,
-        "delivery.cache_dir": str(base / "cache"),
-        "outputs.results_dir": str(base / "results"),
         "cluster.workers": 1,
         "fit.ranking": False,
         # the generated ZZ* tail is too thin above 1 TeV in a quarter of the events: its 1-1.5 and

@@ -169,7 +169,7 @@ def limits(background: dict[str, Any], patch: list[dict[str, Any]], name: str, p
     # three decades below the upper bound first; a limit below them (a strong signal) is looked
     # for further down, as far as the lower bound allows
     for top in poi_bounds[1] * np.array([1.0, 1e-3, 1e-6]):
-        scan = np.geomspace(max(poi_bounds[0], 1e-3 * top, 1e-9 * poi_bounds[1]), top, 41)
+        scan = np.geomspace(max(poi_bounds[0], 1e-3 * top), top, 41)
         [(_, record)] = evaluate_points(background, [SignalPoint(name, (), patch, "patch")], "jax", True, scan)
         if record["status"] != "ok":
             raise AgcflowError(f"{name}: the hypothesis test failed: {record['error']}")

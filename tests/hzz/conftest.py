@@ -8,9 +8,7 @@ from pathlib import Path
 import pytest
 
 from agcflow import config
-from conftest import ROOT
-
-HZZ_CONFIG = ROOT / "configs" / "hzz.yaml"
+from conftest import HZZ_CONFIG, run_paths
 
 # Every configured sample (the fileset must hold them all), small; data at its default size.
 SMALL_EVENTS = {
@@ -29,11 +27,9 @@ SMALL_EVENTS = {
 def hzz_overrides(base: Path) -> dict[str, object]:
     """Overrides that point configs/hzz.yaml at a small generated dataset under ``base``."""
     return {
-        "inputs.generate.directory": str(base / "generated"),
+        **run_paths(base),
         "inputs.generate.events": SMALL_EVENTS,
         "inputs.generate.files_per_sample": 2,
-        "delivery.cache_dir": str(base / "cache"),
-        "outputs.results_dir": str(base / "results"),
         "cluster.workers": 1,
         "fit.ranking": False,
     }

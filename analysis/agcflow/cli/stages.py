@@ -114,7 +114,7 @@ def workspace(config_path: Path, overrides: tuple[str, ...], histograms: Path, o
 def fit(config_path: Path, overrides: tuple[str, ...], workspace_path: Path, output_dir: Path, figures_dir: Path) -> None:
     """Maximum-likelihood fit, yields, impacts (fits in parallel on the cluster) and figures (backend: fit.backend)."""
     from agcflow.stats.fit import fit_workspace
-    from agcflow.stats.workspace import load_workspace
+    from agcflow.stats.workspace import figure_binnings, load_workspace
     from agcflow.util import provenance
     from agcflow.util.io import check_writable
 
@@ -124,8 +124,8 @@ def fit(config_path: Path, overrides: tuple[str, ...], workspace_path: Path, out
     recorded = read_json(sidecar) if sidecar.is_file() else None
     provenance.check_upstream(recorded, settings.stage_record("workspace"), workspace_path, "workspace", required=False)
     labels = {region.label: region.axis_label for region in settings.analysis.regions}
-    binnings = {region.label: region.fit_edges for region in settings.analysis.regions if region.fit_edges}
-    binnings.update((recorded or {}).get("binnings", {}))  # the workspace's own, without bins dropped as empty
+    # the workspace's own edges (without bins dropped as empty) where its sidecar records them
+    binnings = {**figure_binnings(settings.analysis, settings.fit), **(recorded or {}).get("binnings", {})}
     started, inputs = provenance.now(), provenance.digest_files([workspace_path])
 
     def provenance_for(wall_s: float) -> dict:

@@ -81,9 +81,10 @@ def sample_problems(analysis: AnalysisSettings) -> list[str]:
                             f"variations {list(sample.variations)})")
         if not sample.data and sample.xsec_pb is None:
             problems.append(f"{key}.xsec_pb: required for a simulated sample (data: false)")
+    names = {s.name for s in analysis.samples}
     for sample in analysis.simulated:
         group = sample.group
-        if group and group in {s.name for s in analysis.samples} and analysis.sample(group).fit_sample != group:
+        if group and group in names and analysis.sample(group).fit_sample != group:
             problems.append(f"analysis.samples.{sample.name}.group: {group!r} is another sample's name; rename the group")
     return problems
 

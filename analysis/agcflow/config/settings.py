@@ -271,6 +271,10 @@ class FitSettings:
     ranking_engine: str = schema_default("fit.ranking_engine")
     hypothesis_tests: bool = schema_default("fit.hypothesis_tests")
 
+    def region_edges(self, region: Region) -> tuple[float, ...]:
+        """A region's bin edges in the fit: its own (``analysis.regions.*.fit_edges``) or ``fit_edges``."""
+        return region.fit_edges or self.fit_edges
+
 
 @dataclass(frozen=True)
 @typed_defaults

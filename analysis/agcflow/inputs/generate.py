@@ -67,9 +67,10 @@ def _uint32_counters() -> Iterator[None]:
 
 
 def _write_events(path: Path, branches: dict[str, Any], compression: str, level: int, tree_name: str = "Events",
-                  counter: Callable[[str], str] = lambda collection: f"n{collection}") -> None:
+                  counter: Callable[[str], str] | None = None) -> None:
     """Write the branches to tree ``tree_name`` of a new file, atomically, in large baskets;
-    ``counter`` names the branch counting a collection's objects (``lep`` -> ``lep_n``)."""
+    ``counter`` names the branch counting a collection's objects (``lep`` -> ``lep_n``; None:
+    uproot's ``n{collection}``)."""
     n_events = len(next(iter(branches.values())))
     types = {
         name: values.dtype if isinstance(values, np.ndarray) else values.type.content
@@ -80,7 +81,7 @@ def _write_events(path: Path, branches: dict[str, Any], compression: str, level:
         uproot.recreate(tmp, compression=COMPRESSIONS[compression](level)) as file,
     ):
         with _uint32_counters():
-            tree = file.mktree(tree_name, types, counter_name=counter)
+            tree = file.mktree(tree_name, types, **({"counter_name": counter} if counter else {}))
         for start in range(0, n_events, _EVENTS_PER_BASKET):
             tree.extend(
                 {
@@ -125,8 +126,7 @@ def generate_file(
     )
     branches = plugin.simulate(rng, process, variation, n_events, first_event, dict(parameters or {}))
     layout = getattr(plugin, "layout", None)
-    _write_events(Path(path), branches, compression, level, tree,
-                  layout.counter if layout is not None else lambda collection: f"n{collection}")
+    _write_events(Path(path), branches, compression, level, tree, layout.counter if layout is not None else None)
     logger.info("wrote %s: %s__%s, %d events", path, process, variation, n_events)
     return n_events
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import boost_histogram as bh
 
-from agcflow.config import AnalysisSettings, FitSettings, Systematic
+from agcflow.config import AnalysisSettings, FitSettings, Sample, Systematic
 from agcflow.errors import AgcflowError, InputFileError
 from agcflow.processing.histograms import load_root
 from agcflow.util.io import read_json, write_json
@@ -56,7 +56,7 @@ def cabinetry_config(
                 "Name": region.label,
                 "RegionPath": region.name,
                 "Variable": region.axis_label,
-                "Binning": list(region.fit_edges or fit.fit_edges),
+                "Binning": list(fit.region_edges(region)),
             }
             for region in analysis.regions
         ],
@@ -72,7 +72,7 @@ def cabinetry_config(
                 "Bounds": list(fit.poi_bounds),
             }
         ],
-        "Systematics": [_systematic(s, analysis) for s in analysis.systematics],
+        "Systematics": [_systematic(s, analysis, fit_labels(fit_samples)) for s in analysis.systematics],
     }
     try:
         cabinetry.configuration.validate(config)
@@ -89,15 +89,20 @@ def data_entry(analysis: AnalysisSettings) -> dict[str, Any]:
     return {"Name": DATA_SAMPLE, "SamplePath": DATA_PATH, "Data": True}
 
 
-def sample_path(members: tuple[Any, ...]) -> str | list[str]:
+def sample_path(members: tuple[Sample, ...]) -> str | list[str]:
     """A fit sample's ``SamplePath``: one sample's name, or the names of a group's samples
     (their histograms are summed by :func:`rebinning_router`)."""
     return members[0].name if len(members) == 1 else [m.name for m in members]
 
 
-def _systematic(systematic: Systematic, analysis: AnalysisSettings) -> dict[str, Any]:
+def fit_labels(fit_samples: dict[str, tuple[Sample, ...]]) -> dict[str, str]:
+    """Each simulated sample's fit sample label (a group's: its first sample's label)."""
+    return {sample.name: members[0].label for members in fit_samples.values() for sample in members}
+
+
+def _systematic(systematic: Systematic, analysis: AnalysisSettings, labels_of: dict[str, str]) -> dict[str, Any]:
     samples = systematic.samples or tuple(s.name for s in analysis.simulated)
-    labels = [analysis.fit_samples()[analysis.sample(name).fit_sample][0].label for name in samples]
+    labels = [labels_of[name] for name in samples]
     entry: dict[str, Any] = {
         "Name": systematic.label,  # the modifier name, as in the AGC's workspace
         "Samples": list(dict.fromkeys(labels)),
@@ -141,7 +146,7 @@ def figure_binnings(analysis: AnalysisSettings, fit: FitSettings,
     ``dropped`` (as :func:`build_workspace` reports them); one edge more than the channel's bins."""
     binnings = {}
     for region in analysis.regions:
-        edges = [float(edge) for edge in region.fit_edges or fit.fit_edges]
+        edges = [float(edge) for edge in fit.region_edges(region)]
         binnings[region.label] = kept_edges(edges, (dropped or {}).get(region.label, []))
     return binnings
 
@@ -149,7 +154,8 @@ def figure_binnings(analysis: AnalysisSettings, fit: FitSettings,
 def kept_edges(edges: list[float], dropped: list[int]) -> list[float]:
     """The edges of the bins left when ``dropped`` (indices) are removed: each kept bin reaches
     up to the next kept one (an empty bin between two is drawn as part of the one below)."""
-    kept = [i for i in range(len(edges) - 1) if i not in set(dropped)]
+    removed = set(dropped)
+    kept = [i for i in range(len(edges) - 1) if i not in removed]
     return [edges[i] for i in kept] + [edges[kept[-1] + 1]] if kept else []
 
 
@@ -201,7 +207,8 @@ def drop_empty_bins(ws: dict[str, Any], dropped: dict[str, list[int]] | None = N
         log.warning("channel %s: dropping %d bin(s) with no expected or observed events", channel["name"],
                     len(observation["data"]) - len(keep))
         if dropped is not None:
-            dropped[channel["name"]] = [i for i in range(len(observation["data"])) if i not in set(keep)]
+            kept = set(keep)
+            dropped[channel["name"]] = [i for i in range(len(observation["data"])) if i not in kept]
         observation["data"] = [observation["data"][i] for i in keep]
         for sample in channel["samples"]:
             sample["data"] = [sample["data"][i] for i in keep]
