@@ -12,6 +12,9 @@ import textwrap
 
 import pytest
 
+from agcflow.compute.site_limits import Partition, check_slurm_limits, parse_sinfo
+from agcflow.errors import BackendError
+
 SITE_YAML = """\
 jobqueue:
   slurm:
@@ -83,3 +86,34 @@ def test_account_is_refused_for_htcondor():
 
     with pytest.raises(BackendError, match="accounting_group"):
         job_kwargs(ClusterSettings(kind="htcondor", account="agc", memory="2GB"))
+
+
+SINFO = "gpu|64|512000|2-00:00:00|4\nshort*|16|64000|1:00:00|10\nshort*|32+|128000|1:00:00|2\n"
+
+
+def test_sinfo_partitions_keep_the_largest_node_and_all_nodes():
+    partitions = parse_sinfo(SINFO)
+    assert partitions["short"] == Partition("short", True, 32, 128000, 12, 3600.0)
+    assert partitions["gpu"] == Partition("gpu", False, 64, 512000, 4, 172800.0)
+    assert parse_sinfo("") == {}
+
+
+@pytest.mark.parametrize("queue, threads, memory, walltime, awaited, expected", [
+    (None, 1, 2 * 2**30, "00:30:00", 1, None),
+    (None, 48, None, None, 1, r"cluster.threads_per_worker = 48: the largest node of SLURM partition 'short'"),
+    ("gpu", 1, 600 * 2**30, None, 1, r"cluster.memory = 600.0 GiB .* 'gpu' .* has 500.0 GiB"),
+    (None, 1, None, "02:00:00", 1, r"cluster.walltime = '02:00:00': .* 'short' .* at most 1 h per job"),
+    # an upper bound (every node as large as the largest): never refuses a pool that could fit
+    (None, 8, None, None, 49, r"cluster.workers = 49 .* at most 48 workers of 8 threads"),
+    (None, 8, None, None, 48, None),
+    ("long", 1, None, None, 1, r"cluster.queue = 'long': SLURM has no such partition; partitions: gpu, short"),
+])
+def test_sizes_are_checked_against_the_partition(queue, threads, memory, walltime, awaited, expected):
+    partitions = parse_sinfo(SINFO)
+    check = lambda: check_slurm_limits(partitions, queue, threads, memory, walltime,  # noqa: E731
+                                       ("cluster.workers", awaited))
+    if expected is None:
+        check()
+    else:
+        with pytest.raises(BackendError, match=expected):
+            check()

@@ -22,7 +22,7 @@ from agcflow import stages as pipeline
 from agcflow.compute.cluster import open_client, worker_count
 from agcflow.compute.jobqueue import JOB_NAME
 from agcflow.config import ClusterSettings
-from agcflow.errors import ServiceError
+from agcflow.errors import BackendError, ServiceError
 from agcflow.processing import histograms
 from conftest import HZZ_CONFIG, ROOT, tiny_hzz_overrides, write_config, write_tiny_config
 
@@ -36,6 +36,10 @@ RULES = ("generate", "deliver", "process", "workspace", "fit")
 def _queue(cluster) -> str:
     return subprocess.run(["squeue", "--states=all", "-o", "%i %j %T %M"], capture_output=True, text=True,
                           timeout=20).stdout
+
+
+def _job_ids(cluster) -> set[str]:
+    return {line.split()[0] for line in _queue(cluster).splitlines()[1:] if line.strip()}
 
 
 TINY_CONFIGS = {  # each analysis plugin's tiny config, for the same unchanged workflow
@@ -168,10 +172,37 @@ def test_worker_startup_timeout_is_a_clear_error(slurm_cluster, tmp_path):
 
 @pytest.mark.timeout(120)
 def test_refused_submission_fails_without_waiting_for_the_timeout(slurm_cluster, tmp_path):
-    settings = _slurm_settings(slurm_cluster, tmp_path, queue="no-such-partition", startup_timeout_s=90)
+    settings = _slurm_settings(slurm_cluster, tmp_path, startup_timeout_s=90,
+                               job_extra_directives=("--constraint=nosuchfeature",))
     started = time.monotonic()
     with pytest.raises(ServiceError) as err, open_client(settings):
         pass
     assert time.monotonic() - started < 30
     message = str(err.value)
-    assert "`sbatch` failed" in message and "invalid partition" in message.lower(), message
+    assert "`sbatch` failed" in message and "invalid feature" in message.lower(), message
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("extra, expected", [
+    (dict(queue="no-such-partition"), r"cluster.queue = 'no-such-partition': SLURM has no such partition; "
+                                      r"partitions: agcflowtest"),
+    (dict(threads_per_worker=64, workers=1), r"cluster.threads_per_worker = 64: the largest node of SLURM "
+                                             r"partition 'agcflowtest' \(sinfo\) has \d+ CPUs"),
+    (dict(memory="100TB"), r"cluster.memory = 93132.3 GiB per worker job: the largest node .* has [\d.]+ GiB"),
+    (dict(workers=100000), r"cluster.workers = 100000 \(workers awaited before the stage starts\): .* holds "
+                           r"at most \d+ workers of 1 threads"),
+    (dict(workers=100000, minimum_workers=1), None),  # adaptive: only the minimum is awaited
+])
+def test_sizes_beyond_the_partition_fail_before_any_job_is_submitted(slurm_cluster, tmp_path, extra, expected):
+    """The limits come from the real partition (sinfo); nothing reaches the queue."""
+    settings = _slurm_settings(slurm_cluster, tmp_path, startup_timeout_s=60, **extra)
+    jobs_before = _job_ids(slurm_cluster)
+    started = time.monotonic()
+    if expected is None:
+        with open_client(settings) as client:
+            assert client.submit(sum, [1, 2]).result() == 3
+        return
+    with pytest.raises(BackendError, match=expected), open_client(settings):
+        pass
+    assert time.monotonic() - started < 10
+    assert _job_ids(slurm_cluster) == jobs_before

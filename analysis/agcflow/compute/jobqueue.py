@@ -23,6 +23,7 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from agcflow.compute.site_limits import check_slurm_limits, read_partitions, slurm_seconds
 from agcflow.config import ClusterSettings
 from agcflow.errors import BackendError, ServiceError
 
@@ -152,27 +153,12 @@ def _shell_quote(value: str) -> str:
     return shlex.quote(value)
 
 
-def _walltime_s(walltime: str) -> float | None:
-    """SLURM's [D-]HH:MM:SS / MM:SS / minutes, in seconds (None when unparsable)."""
-    days, _, clock = walltime.rpartition("-")
-    try:
-        parts = [int(p) for p in clock.split(":")]
-        day_s = int(days) * 86400 if days else 0
-    except ValueError:
-        return None
-    if len(parts) == 1:
-        return day_s + parts[0] * 60.0
-    while len(parts) < 3:
-        parts.insert(0, 0)
-    return day_s + parts[0] * 3600.0 + parts[1] * 60.0 + parts[2]
-
-
 def _check_lifetime(settings: ClusterSettings) -> None:
     """Warn when workers would be killed by the walltime before ``worker_lifetime`` retires them."""
     from dask.utils import parse_timedelta
 
     walltime_text = effective(settings, "walltime") if settings.kind == "slurm" else None
-    walltime = _walltime_s(str(walltime_text)) if walltime_text else None
+    walltime = slurm_seconds(str(walltime_text)) if walltime_text else None
     if walltime is None:
         return
     if settings.worker_lifetime is None:
@@ -183,6 +169,22 @@ def _check_lifetime(settings: ClusterSettings) -> None:
     if latest >= walltime:
         log.warning("cluster.worker_lifetime %s + stagger %s >= walltime %s: SLURM may kill workers with "
                     "tasks in flight", settings.worker_lifetime, settings.worker_lifetime_stagger, walltime_text)
+
+
+def check_site_limits(settings: ClusterSettings, minimum: int) -> None:
+    """Refuse, before any job is submitted, worker jobs the SLURM site can never start."""
+    if settings.kind != "slurm":  # HTCondor matches jobs to machines later; no limit to read up front
+        return
+    partitions = read_partitions()
+    if partitions is None:
+        return
+    from dask.utils import parse_bytes
+
+    memory = effective(settings, "memory")
+    walltime = effective(settings, "walltime")
+    awaited = ("cluster.workers" if settings.minimum_workers is None else "cluster.minimum_workers", max(1, minimum))
+    check_slurm_limits(partitions, effective(settings, "queue"), settings.threads_per_worker,
+                       parse_bytes(memory) if memory else None, str(walltime) if walltime else None, awaited)
 
 
 def pool_bounds(settings: ClusterSettings) -> tuple[int, int]:
@@ -205,6 +207,7 @@ def batch_client(settings: ClusterSettings) -> Iterator[Client]:
 
     system = check_submit_command(settings)
     minimum, maximum = pool_bounds(settings)
+    check_site_limits(settings, minimum)
     _check_lifetime(settings)
     cluster_class = getattr(dask_jobqueue, system.cluster_class)
     # The scheduler runs here and reads its failure budget when it is created.
