@@ -40,10 +40,12 @@ from agcflow.analyses.cms_ttbar.generator.samples import (
     SAMPLES,
     SIGNAL_MASS_MIN,
     TUNES,
+    ZPRIME_MAX_RELATIVE_WIDTH,
     HardProcess,
     Tune,
 )
 from agcflow.analyses.cms_ttbar.generator.top import (
+    ZPRIME_RELATIVE_WIDTH,
     single_top_s_chan,
     single_top_t_chan,
     single_top_tw,
@@ -71,12 +73,17 @@ def simulate(rng: np.random.Generator, process: str, variation: str, n_events: i
 
 
 def signal_process(process: str, parameters: Mapping[str, float]) -> HardProcess:
-    """The Z' -> ttbar hard process of a signal's parameters (exactly ``{"mass": GeV}``)."""
+    """The Z' -> ttbar hard process of a signal's parameters: ``mass`` in GeV and optionally
+    ``width``, the relative width Gamma/m (default ``ZPRIME_RELATIVE_WIDTH``)."""
     mass = parameters.get("mass")
-    if set(parameters) != {"mass"} or not isinstance(mass, (int, float)) or mass <= SIGNAL_MASS_MIN:
-        raise ConfigError(f"signal {process!r}: parameters {dict(parameters)}: the Z' generator needs exactly "
-                          f"{{mass: <GeV above {SIGNAL_MASS_MIN:g}>}}")
-    return zprime(float(mass))
+    width = parameters.get("width", ZPRIME_RELATIVE_WIDTH)
+    valid = (set(parameters) <= {"mass", "width"} and isinstance(mass, (int, float)) and mass > SIGNAL_MASS_MIN
+             and isinstance(width, (int, float)) and 0 < width <= ZPRIME_MAX_RELATIVE_WIDTH)
+    if not valid:
+        raise ConfigError(f"signal {process!r}: parameters {dict(parameters)}: the Z' generator needs "
+                          f"{{mass: <GeV above {SIGNAL_MASS_MIN:g}>, width: <Gamma/m in (0, "
+                          f"{ZPRIME_MAX_RELATIVE_WIDTH:g}], optional, default {ZPRIME_RELATIVE_WIDTH:g}>}}")
+    return zprime(float(mass), float(width))
 
 
 def simulate_events(

@@ -29,6 +29,7 @@ DEFAULT_EVENTS: dict[str, int] = {
     "wjets__nominal": 1_800_000,
 }
 SIGNAL_MASS_MIN = 400.0  # GeV: a Z' -> ttbar needs twice the top mass and some room
+ZPRIME_MAX_RELATIVE_WIDTH = 0.5  # Gamma/m: beyond it a Breit-Wigner is no description of a resonance
 
 
 @dataclass(frozen=True)

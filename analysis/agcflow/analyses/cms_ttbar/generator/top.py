@@ -133,14 +133,18 @@ def spectator_b(rng: np.random.Generator, n_events: int, probability: float) -> 
     )
 
 
-def zprime(mass: float) -> HardProcess:
-    """Z' -> ttbar resonances of ``mass`` GeV (width 3 %), produced with the ISR recoil."""
+ZPRIME_RELATIVE_WIDTH = 0.03  # Gamma / m of a generated Z' unless its parameters give `width`
+
+
+def zprime(mass: float, relative_width: float = ZPRIME_RELATIVE_WIDTH) -> HardProcess:
+    """Z' -> ttbar resonances of ``mass`` GeV and width ``relative_width * mass`` (Breit-Wigner),
+    produced with the ISR recoil."""
 
     def hard_process(rng: np.random.Generator, n: int, tune: Tune) -> Particles:
         radiation = initial_state_radiation(rng, n, "ttbar", tune)
         recoil_x, recoil_y = recoil(radiation, n)
         resonance = four_momentum(
-            recoil_x, recoil_y, rng.normal(0.0, 0.8, n), breit_wigner(rng, mass, 0.03 * mass, n)
+            recoil_x, recoil_y, rng.normal(0.0, 0.8, n), breit_wigner(rng, mass, relative_width * mass, n)
         )
         masses = [breit_wigner(rng, TOP_MASS, TOP_WIDTH, n) for _ in range(2)]
         top, antitop = two_body_decay(rng, resonance, *masses)
