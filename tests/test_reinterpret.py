@@ -18,11 +18,12 @@ from click.testing import CliRunner
 
 from agcflow import config, reinterpret
 from agcflow import stages as pipeline
+from agcflow.cli.main import cli
 from agcflow.cli.scan import scan
 from agcflow.errors import AgcflowError, InputFileError
 from agcflow.scan.engine import PYHF_CLS_MODIFIER_SETTINGS
 from agcflow.stats.workspace import build_workspace, drop_empty_bins, save_workspace
-from conftest import CONFIG, assert_provenance, tiny_overrides
+from conftest import CONFIG, assert_provenance, tiny_overrides, write_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -184,3 +185,78 @@ def test_unknown_signal_is_named(preserved):
                                             ("signal_norm", "signal_norm")])
 def test_limit_plot_writes_the_poi_as_math(poi, label):
     assert reinterpret.poi_label(poi) == label
+
+
+FAMILY = {"name": "zp_mass", "label": "Z'", "parameters": {"mass": [500, 1200, 100]}, "xsec_pb": 400.0,
+          "reference": {"mass": 500}, "xsec_scaling": {"mass": -4}}
+
+
+@pytest.fixture(scope="module")
+def family_runs(preserved, dask_client, tmp_path_factory):
+    """The 8-point mass family on the tiny preserved run, every point fitted and adaptively."""
+    from agcflow.reinterpret.family import run_family, signal_evaluator
+    from agcflow.scan.adaptive import AdaptiveSettings
+
+    settings, base = preserved
+    settings = config.load(CONFIG, {**tiny_overrides(base), "reinterpret.directory": str(base / "signals"),
+                                    "reinterpret.events": 8000, "reinterpret.families": [FAMILY]})
+    family = settings.reinterpret.family("zp_mass")
+    runs = {}
+    for strategy, options in (("dense", None), ("adaptive", AdaptiveSettings(budget=0.75, batch=1))):
+        output = tmp_path_factory.mktemp(strategy)
+        evaluate = signal_evaluator(settings, base / "bkg_only.json", output, dask_client)
+        runs[strategy] = (run_family(settings, family, evaluate, output, strategy, options,
+                                     inputs=[base / "bkg_only.json"]), output)
+    return runs
+
+
+def test_a_dense_family_fits_every_point_and_classifies_it_by_cls(family_runs):
+    result, output = family_runs["dense"]
+    assert result["evaluations"] == result["grid_points"] == 8
+    masses = [p["parameters"]["mass"] for p in result["points"]]
+    assert masses == [500, 600, 700, 800, 900, 1000, 1100, 1200]
+    for point in result["points"]:
+        assert point["xsec_pb"] == pytest.approx(400.0 * (point["parameters"]["mass"] / 500) ** -4)
+        assert point["excluded_obs"] == (point["CLs_obs"] < 0.05) and point["excluded_exp"] == (point["CLs_exp"] < 0.05)
+        # each point is a reinterpretation of its own: its pallet and result beside the family's
+        single = json.loads((output / "points" / point["signal"] / "result.json").read_text())
+        assert single["CLs_obs"] == point["CLs_obs"] and single["parameters"] == {"mass": point["parameters"]["mass"]}
+    # the boundary lies inside the grid: the light end excluded, the heavy end not
+    classes = [p["excluded_exp"] for p in result["points"]]
+    assert classes[0] and not classes[-1], classes
+    assert (output / "excluded.png").stat().st_size > 10_000
+    assert_provenance(result["provenance"])
+
+
+def test_the_adaptive_family_fits_fewer_points_and_classifies_all_as_the_dense_one(family_runs):
+    dense, _ = family_runs["dense"]
+    adaptive, output = family_runs["adaptive"]
+    assert adaptive["evaluations"] <= 6 < dense["evaluations"], adaptive["evaluations"]
+    for kind in ("obs", "exp"):
+        assert [p[f"excluded_{kind}"] for p in adaptive["points"]] == [p[f"excluded_{kind}"] for p in dense["points"]]
+    for point, reference in zip(adaptive["points"], dense["points"], strict=True):
+        if point["evaluated"]:
+            assert point["CLs_obs"] == reference["CLs_obs"] and point["probability_obs"] == 1.0
+        else:
+            assert 0.5 <= point["probability_obs"] <= 1.0 and "CLs_obs_surrogate" in point
+    assert adaptive["stopped"].startswith(("resolved", "budget")) and sum(map(len, adaptive["rounds"])) == adaptive["evaluations"]
+    fitted = {p["signal"] for p in adaptive["points"] if p["evaluated"]}
+    assert {path.name for path in (output / "points").iterdir()} == fitted  # only the chosen signals were run
+
+
+def test_family_options_and_names_fail_before_any_compute(preserved, tmp_path):
+    settings, base = preserved
+    runner = CliRunner()
+    config_path = tmp_path / "family.yaml"
+    write_config(config_path, {**tiny_overrides(base), "reinterpret.families": [FAMILY]})
+    cases = {
+        ("--family", "nope"): "no family 'nope'; configured: ['zp_mass']",
+        ("--family", "zp_mass", "--adaptive", "--budget", "1.5"): "--budget 1.5 out of range",
+        ("--name", "zprime_500", "--adaptive"): "--adaptive needs --family",
+        ("--name", "zprime_500", "--family", "zp_mass"): "exactly one of --name SIGNAL and --family FAMILY",
+    }
+    for args, message in cases.items():
+        outcome = runner.invoke(cli, ["reinterpret", "--config", str(config_path), *args,
+                                      "--workspace", str(base / "bkg_only.json"), "--output-dir", str(tmp_path / "out")])
+        assert outcome.exit_code != 0 and message in outcome.output + str(outcome.exception), (args, outcome.output)
+    assert not (tmp_path / "out").exists()

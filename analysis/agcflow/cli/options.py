@@ -41,3 +41,41 @@ def load_settings(config_path: Path, overrides: tuple[str, ...]) -> config_modul
                 f"--expect-settings {expected}: agcflow computes {computed} for the {stage} settings of "
                 f"{config_path}; the workflow and the package disagree on them (rerun with matching versions)")
     return settings
+
+
+def _adaptive_defaults():
+    from agcflow.scan.adaptive import AdaptiveSettings
+
+    return AdaptiveSettings()
+
+
+_LOOP = _adaptive_defaults()
+ADAPTIVE_OPTION_LIST = [
+    click.option("--initial-fraction", type=float, default=_LOOP.initial_fraction, show_default=True,
+                 help="--adaptive: the space-filling first round, as a fraction of the grid."),
+    click.option("--budget", type=float, default=_LOOP.budget, show_default=True,
+                 help="--adaptive: at most this fraction of the grid is evaluated."),
+    click.option("--batch", type=int, default=_LOOP.batch, show_default=True,
+                 help="--adaptive: points per round (one Dask task each)."),
+    click.option("--tolerance", type=float, default=_LOOP.tolerance, show_default=True,
+                 help="--adaptive: stop when no unevaluated point is on the wrong side of CLs = 0.05 with a "
+                      "probability above this."),
+    click.option("--seed", type=int, default=_LOOP.seed, show_default=True, help="--adaptive: the first point's seed."),
+]
+
+
+def ADAPTIVE_OPTIONS(command):  # noqa: N802  (a decorator, named like the other option constants)
+    """The active-learning loop's options (:class:`agcflow.scan.adaptive.AdaptiveSettings`)."""
+    for option in reversed(ADAPTIVE_OPTION_LIST):
+        command = option(command)
+    return command
+
+
+def adaptive_settings(initial_fraction: float, budget: float, batch: int, tolerance: float, seed: int):
+    """The loop's settings from the options, checked (a bad value names its option)."""
+    from agcflow.scan.adaptive import AdaptiveSettings
+
+    settings = AdaptiveSettings(initial_fraction=initial_fraction, budget=budget, batch=batch, tolerance=tolerance,
+                                seed=seed)
+    settings.check()
+    return settings

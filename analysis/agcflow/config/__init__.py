@@ -36,6 +36,7 @@ from agcflow.config.settings import (
     Sample,
     ServiceXSettings,
     Settings,
+    SignalFamily,
     SignalSettings,
     Systematic,
     TlsSettings,
@@ -45,6 +46,6 @@ from agcflow.errors import ConfigError
 __all__ = [
     "AnalysisSettings", "BenchmarkSettings", "ClusterSettings", "ConfigError", "DeliverySettings", "FitSettings",
     "GatewaySettings", "GenerateSettings", "HistogramAxis", "InputSettings", "ProcessingSettings", "Region",
-    "ReinterpretSettings", "Sample", "ServiceXSettings", "Settings", "SignalSettings", "Systematic", "TlsSettings",
+    "ReinterpretSettings", "Sample", "ServiceXSettings", "Settings", "SignalFamily", "SignalSettings", "Systematic", "TlsSettings",
     "analysis_plugin", "base_schema", "from_dict", "load", "schema", "workflow_schema",
 ]

@@ -127,6 +127,7 @@ def run_problems(settings: Settings) -> list[str]:
         problems.append("inputs.agc_list: required when inputs.source = 'agc'")
     problems.extend(fit_edge_problems(settings))
     problems.extend(bounds_problems(settings))
+    problems.extend(family_problems(settings))
     return [problem for problem in problems if problem]
 
 
@@ -165,4 +166,25 @@ def bounds_problems(settings: Settings) -> list[str]:
                           "reinterpret.poi_bounds": settings.reinterpret.poi_bounds}.items():
         if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
             problems.append(f"{key} = {[lo, hi]}: expected finite bounds with the lower below the upper")
+    return problems
+
+
+def family_problems(settings: Settings) -> list[str]:
+    """Each ``reinterpret.families`` entry: grids with a positive step, last >= first, a reference
+    value for every scaled parameter, scaling only of grid parameters, names unique."""
+    problems = []
+    names = [family.name for family in settings.reinterpret.families]
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        problems.append(f"reinterpret.families: the name {name!r} is used {names.count(name)} times; names are folders")
+    for family in settings.reinterpret.families:
+        key = f"reinterpret.families.{family.name}"
+        for parameter, (first, last, step) in family.parameters.items():
+            if step <= 0 or last < first:
+                problems.append(f"{key}.parameters.{parameter} = {[first, last, step]}: expected [first, last, step] "
+                                "with step > 0 and last >= first")
+        for parameter in family.xsec_scaling:
+            if parameter not in family.parameters:
+                problems.append(f"{key}.xsec_scaling.{parameter}: not a grid parameter; valid: {sorted(family.parameters)}")
+            elif parameter not in family.reference:
+                problems.append(f"{key}.reference: no value for {parameter!r}, which xsec_scaling scales with")
     return problems

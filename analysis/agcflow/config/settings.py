@@ -16,9 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from agcflow.config import stage_settings
 from agcflow.config.convert import Default, spec, typed_defaults
 from agcflow.config.schemas import default
+from agcflow.errors import ConfigError
 
 
 def schema_default(key: str) -> Any:
@@ -290,6 +293,30 @@ class SignalSettings:
 
 @dataclass(frozen=True)
 @typed_defaults
+class SignalFamily:
+    """A continuous signal family of ``reinterpret.families``: a grid over the generator's
+    parameters and a cross section that scales with them."""
+
+    name: str
+    label: str = field(metadata=spec(default_from="name"))
+    parameters: dict[str, tuple[float, float, float]] = field(hash=False)  # [first, last, step] each
+    xsec_pb: float
+    reference: dict[str, float] = field(hash=False)
+    xsec_scaling: dict[str, float] = field(default_factory=dict, hash=False)
+
+    def axes(self) -> dict[str, np.ndarray]:
+        """Each parameter's grid values, first to last inclusive."""
+        return {name: np.round(np.arange(first, last + step / 2, step), 10)
+                for name, (first, last, step) in self.parameters.items()}
+
+    def xsec(self, point: dict[str, float]) -> float:
+        """The cross section in pb at ``point``."""
+        return self.xsec_pb * float(np.prod([(point[p] / self.reference[p]) ** power
+                                             for p, power in self.xsec_scaling.items()]))
+
+
+@dataclass(frozen=True)
+@typed_defaults
 class ReinterpretSettings:
     """``reinterpret``: new signals through the same chain, the backgrounds untouched."""
 
@@ -298,6 +325,15 @@ class ReinterpretSettings:
     directory: Path = schema_default("reinterpret.directory")
     events: int = schema_default("reinterpret.events")
     signals: tuple[SignalSettings, ...] = schema_default("reinterpret.signals")
+    families: tuple[SignalFamily, ...] = schema_default("reinterpret.families")
+
+    def family(self, name: str) -> SignalFamily:
+        """The family called ``name``; an unknown name lists the configured ones."""
+        for family in self.families:
+            if family.name == name:
+                return family
+        raise ConfigError(f"reinterpret.families: no family {name!r}; configured: "
+                          f"{[f.name for f in self.families] or 'none (add one to reinterpret.families)'}")
 
 
 @dataclass(frozen=True)
