@@ -29,6 +29,7 @@ from agcflow.scan.contour import CLS_LEVEL
 log = logging.getLogger(__name__)
 
 TARGET_CAP = 8.0  # significances beyond +/- this are clipped: the surrogate models the region near the level
+MIN_BATCH = 8
 STOP_BUDGET = "budget"
 STOP_RESOLVED = "resolved"
 STOP_EXHAUSTED = "no points left"
@@ -40,7 +41,7 @@ class AdaptiveSettings:
 
     initial_fraction: float = 0.04
     budget: float = 0.25
-    batch: int = 8
+    batch: int | None = None  # points per round; None: the driver's default (max(8, 4 x workers))
     tolerance: float = 0.02
     seed: int = 1
     level: float = CLS_LEVEL
@@ -59,7 +60,7 @@ class AdaptiveSettings:
         if self.initial_fraction > self.budget:
             raise AgcflowError(f"--initial-fraction {self.initial_fraction} exceeds --budget {self.budget}; valid: "
                                "an initial fraction at most the budget")
-        if self.batch < 1:
+        if self.batch is not None and self.batch < 1:
             raise AgcflowError(f"--batch {self.batch} out of range; valid: 1 or more points per round")
 
 
@@ -235,7 +236,7 @@ def adaptive_loop(values: Sequence[Sequence[float]], evaluate: Evaluate, setting
                  f"; stop ({state.stop})" if state.stop else "")
         if state.stop:
             return state
-        batch = next_batch(x, state, min(settings.batch, budget - len(state.targets)), settings.level)
+        batch = next_batch(x, state, min(settings.batch or MIN_BATCH, budget - len(state.targets)), settings.level)
 
 
 def _record(state: AdaptiveState, batch: list[int], results: Mapping[int, Mapping[str, float | None] | None],
