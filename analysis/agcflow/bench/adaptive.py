@@ -80,16 +80,17 @@ def _figure(report: dict[str, Any], output: Path) -> Path:
         ("agreement (obs, exp) [%]", [100 * report["agreement"][c]["fraction"] for c in CLASSIFIED], "{:.1f}"),
         ("largest excluded x (obs, exp)", [full["max_x"][c] or 0 for c in CLASSIFIED] + [adaptive["max_x"][c] or 0 for c in CLASSIFIED], "{:.0f}"),
     ]
-    labels = [["full", "adaptive"], ["full", "adaptive"], ["observed", "expected"],
+    labels = [["full", "adaptive"], ["full", "adaptive"], ["obs", "exp"],
               ["full obs", "full exp", "adapt. obs", "adapt. exp"]]
+    colors = {2: ["grey", "tab:blue"], 4: ["grey", "grey", "tab:blue", "tab:blue"]}
     with plt.style.context(mplhep.style.ATLAS):
         fig, axes = plt.subplots(1, 4, figsize=(16, 4.5))
         for ax, (title, values, form), names in zip(axes, panels, labels):
-            bars = ax.bar(names, values, color=["grey", "tab:blue", "grey", "tab:blue"][: len(values)])
+            bars = ax.bar(names, values, color=colors[len(names)])
             ax.bar_label(bars, [form.format(v) for v in values], fontsize="small")
             ax.set_title(title, fontsize="medium")
             ax.tick_params(axis="x", labelsize="small")
         fig.suptitle(f"adaptive: {adaptive['evaluated']} of {adaptive['grid_points']} points; {adaptive['stop'].split(':')[0]}",
-                     fontsize="medium")
+                     fontsize="medium", y=1.04)
         save_figure(fig, output, dpi=100, bbox_inches="tight")
     return output
