@@ -335,7 +335,8 @@ def test_log_lines_are_masked(cli, capsys):
     ["bench", "cached-pass", "--output", "{blocked}/cached_pass.json"],
     ["bench", "facility", "--output", "{blocked}/facility.json"],
     ["bench", "scan", str(ROOT / "data/reference/sbottom-ins1748602/pallet.tar.gz"), "--output", "{blocked}/scan.json"],
-], ids=["fit-output", "fit-figures", "bench-processing", "bench-cached-pass", "bench-facility", "bench-scan"])
+    ["bench", "scan", str(ROOT / "data/reference/sbottom-ins1748602/pallet.tar.gz"), "--adaptive", "--output", "{blocked}/scan.json"],
+], ids=["fit-output", "fit-figures", "bench-processing", "bench-cached-pass", "bench-facility", "bench-scan", "bench-scan-adaptive"])
 def test_unwritable_outputs_fail_before_compute(cli, tmp_path, command):
     blocker = tmp_path / "a_file"
     blocker.write_text("not a directory")

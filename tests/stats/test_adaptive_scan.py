@@ -17,7 +17,7 @@ from agcflow.scan.contour import CLS_LEVEL
 from agcflow.scan.pallet import Region, load_pallet
 from agcflow.scan.run import run_scan
 
-from .conftest import PALLET
+from .conftest import PALLET, assert_png
 
 
 def synthetic_cls(values: np.ndarray) -> np.ndarray:
@@ -61,7 +61,7 @@ def test_the_loop_finds_a_known_boundary_within_its_budget(plane, budget, stop):
 
 def test_the_loop_is_deterministic(plane):
     values, cls = plane
-    settings = AdaptiveSettings(budget=0.08, batch=4, seed=3)
+    settings = AdaptiveSettings(budget=0.06, batch=4, seed=3)
     assert run_synthetic(values, cls, settings)[1] == run_synthetic(values, cls, settings)[1]
 
 
@@ -103,3 +103,28 @@ def test_adaptive_scan_of_the_pallet_agrees_with_the_full_scan(tmp_path, dask_cl
         assert all(0.5 <= e[curve]["probability"] <= 1 for e in classification.values())
     report = json.loads((tmp_path / "RegionA.adaptive.json").read_text())
     assert report["evaluated"] == outcome.n_evaluated and report["stop"] == outcome.stop
+
+
+def test_the_benchmark_counts_points_the_adaptive_scan_classifies_otherwise(tmp_path):
+    """Agreement per curve against the full scan's records, and the side-by-side figure."""
+    from agcflow.bench import adaptive as bench
+    from agcflow.scan.adaptive_run import AdaptiveOutcome
+
+    def record(obs, exp):
+        return {"status": "ok", "CLs_obs": obs, "CLs_exp": [exp / 2, exp / 1.5, exp, exp * 1.5, exp * 2]}
+
+    def entry(obs_class, exp_class):
+        return {"values": [0, 0], "evaluated": False, "observed": {"class": obs_class}, "expected": {"class": exp_class}}
+
+    reference = {"a": record(0.01, 0.02), "b": record(0.2, 0.03), "c": record(0.5, 0.6), "d": {"status": "failed"}}
+    classification = {"a": entry("excluded", "excluded"), "b": entry("excluded", "excluded"), "c": entry("allowed", "allowed"),
+                      "d": entry("allowed", "allowed")}
+    outcome = AdaptiveOutcome("combined", 4, 2, [2], "budget", classification)
+    agreement = bench.agreement(reference, outcome)
+    assert agreement["observed"] == {"fraction": pytest.approx(2 / 3), "points": 3, "misclassified": ["b"]}
+    assert agreement["expected"] == {"fraction": 1.0, "points": 3, "misclassified": []}
+    report = {"full": {"points": 4, "wall_s": 2.0, "max_x": {"observed": 10.0, "expected": None}},
+              "adaptive": {"evaluated": 2, "grid_points": 4, "wall_s": 1.0, "stop": "budget: 2 of 4",
+                           "max_x": {"observed": 9.0, "expected": 8.0}},
+              "agreement": agreement}
+    assert_png(bench._figure(report, tmp_path / "bench.png"), min_bytes=5_000)
