@@ -29,7 +29,7 @@ from agcflow.scan.contour import CLS_LEVEL
 log = logging.getLogger(__name__)
 
 TARGET_CAP = 8.0  # significances beyond +/- this are clipped: the surrogate models the region near the level
-MIN_BATCH = 8
+MIN_BATCH = 8  # points per round at least (the driver asks for max(MIN_BATCH, 4 x workers))
 STOP_BUDGET = "budget"
 STOP_RESOLVED = "resolved"
 STOP_EXHAUSTED = "no points left"
@@ -48,14 +48,12 @@ class AdaptiveSettings:
 
     def check(self) -> None:
         """Raise AgcflowError naming the option when a value is out of range."""
-        ranges = {
-            "--initial-fraction": (self.initial_fraction, "a fraction in (0, 1]"),
-            "--budget": (self.budget, "a fraction in (0, 1]"),
-            "--tolerance": (self.tolerance, "a probability in (0, 0.5)"),
-        }
-        upper = {"--initial-fraction": 1.0, "--budget": 1.0, "--tolerance": 0.5}
-        for option, (value, valid) in ranges.items():
-            if not (0 < value <= upper[option]) or (option == "--tolerance" and value >= 0.5):
+        for option, value, upper, valid in (
+            ("--initial-fraction", self.initial_fraction, 1.0, "a fraction in (0, 1]"),
+            ("--budget", self.budget, 1.0, "a fraction in (0, 1]"),
+            ("--tolerance", self.tolerance, math.nextafter(0.5, 0.0), "a probability in (0, 0.5)"),
+        ):
+            if not 0 < value <= upper:  # NaN fails too
                 raise AgcflowError(f"{option} {value!r} out of range; valid: {valid}")
         if self.initial_fraction > self.budget:
             raise AgcflowError(f"--initial-fraction {self.initial_fraction} exceeds --budget {self.budget}; valid: "
