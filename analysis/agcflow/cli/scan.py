@@ -214,6 +214,8 @@ def scan_bench(pallet_path: Path, n_points: int, output: Path, workers: int, add
     if n_points < 1:
         raise AgcflowError("--points must be at least 1")
     adaptive = adaptive_settings(**adaptive_options)
+    if adaptive and click.get_current_context().get_parameter_source("output") == click.core.ParameterSource.DEFAULT:
+        output = output.with_name("scan_adaptive.json")
     check_writable(output.parent)  # before the timed runs
     if adaptive:
         adaptive_bench(pallet_path, output, cluster_settings(workers, address), adaptive)
