@@ -11,6 +11,8 @@ import click
 from agcflow.config import ClusterSettings
 from agcflow.errors import AgcflowError
 
+X_LABEL, Y_LABEL = r"$m(\tilde{b}_1)$ [GeV]", r"$m(\tilde{\chi}^0_2)$ [GeV]"  # the sbottom pallet's axes
+
 CLUSTER_OPTIONS = [
     click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True, help="Local Dask workers (0: one per core)."),
     click.option("--address", default=None, metavar="TCP://HOST:PORT", help="Use a running Dask scheduler instead."),
@@ -144,7 +146,7 @@ def run_adaptive(regions, cluster, backend: str, adaptive, output: Path, combine
     settings, where = adaptive
     folder = output if output.suffix != ".json" else output.parent
     summary = run_adaptive_scan(regions, cluster, backend, settings=settings, output_dir=folder, combine=combine,
-                                contour=ContourSettings(where=where))
+                                contour=ContourSettings(where=where, x_label=X_LABEL, y_label=Y_LABEL))
     options = {"backend": backend, "limit": limit, "combine": combine, "adaptive": dataclasses.asdict(settings), "where": list(where)}
     provenance_file = write_scan_provenance(folder / "provenance.json", source, patches, summary.scan, started, **options)
     click.echo(f"scanned {summary}")
@@ -173,8 +175,8 @@ def write_scan_provenance(path: Path, source: str, patches: Path | None, summary
 @click.option("--x-index", type=int, default=0, show_default=True, help="Index in values of the x axis.")
 @click.option("--y-index", type=int, default=1, show_default=True, help="Index in values of the y axis.")
 @click.option("--where", "where", multiple=True, metavar="INDEX=VALUE", help="Keep points with values[INDEX] == VALUE, e.g. 2=60.")
-@click.option("--x-label", default=r"$m(\tilde{b}_1)$ [GeV]", show_default=True)
-@click.option("--y-label", default=r"$m(\tilde{\chi}^0_2)$ [GeV]", show_default=True)
+@click.option("--x-label", default=X_LABEL, show_default=True)
+@click.option("--y-label", default=Y_LABEL, show_default=True)
 @click.option("--title", default=None)
 @click.option("--output", type=click.Path(path_type=Path), default=Path("results/scan/contour.png"), show_default=True, help="PNG; the JSON goes next to it.")
 def contour(
