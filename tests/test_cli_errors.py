@@ -335,7 +335,8 @@ def test_log_lines_are_masked(cli, capsys):
     ["bench", "cached-pass", "--output", "{blocked}/cached_pass.json"],
     ["bench", "facility", "--output", "{blocked}/facility.json"],
     ["bench", "scan", str(ROOT / "data/reference/sbottom-ins1748602/pallet.tar.gz"), "--output", "{blocked}/scan.json"],
-], ids=["fit-output", "fit-figures", "bench-processing", "bench-cached-pass", "bench-facility", "bench-scan"])
+    ["bench", "scan", str(ROOT / "data/reference/sbottom-ins1748602/pallet.tar.gz"), "--adaptive", "--output", "{blocked}/scan.json"],
+], ids=["fit-output", "fit-figures", "bench-processing", "bench-cached-pass", "bench-facility", "bench-scan", "bench-scan-adaptive"])
 def test_unwritable_outputs_fail_before_compute(cli, tmp_path, command):
     blocker = tmp_path / "a_file"
     blocker.write_text("not a directory")
@@ -367,3 +368,23 @@ def test_a_workflow_digest_that_differs_fails_before_compute(expected, message, 
                          timeout=120)
     assert run.returncode == 1 and message in run.stderr, run.stderr
     assert len(run.stderr.strip().splitlines()) == 1 and not (tmp_path / "fit").exists()
+
+
+# 7. Adaptive scan options are checked before any compute -----------------------------------
+
+
+@pytest.mark.parametrize(("command", "args", "culprit"), [
+    (["scan"], ["--budget", "1.5"], "--budget 1.5 out of range; valid: a fraction in (0, 1]"),
+    (["scan"], ["--tolerance", "0"], "--tolerance 0.0 out of range; valid: a probability in (0, 0.5)"),
+    (["scan"], ["--initial-fraction", "0.5"], "--initial-fraction 0.5 exceeds --budget 0.25"),
+    (["scan"], ["--batch", "0"], "--batch 0 out of range; valid: 1 or more points per round"),
+    (["scan"], ["--upper-limits"], "--adaptive cannot compute --upper-limits"),
+    (["scan"], ["--where", "2:60"], "--where '2:60': expected INDEX=VALUE"),
+    (["bench", "scan"], ["--budget", "-0.1"], "--budget -0.1 out of range"),
+])
+def test_bad_adaptive_scan_options_are_one_line_naming_the_option(cli, tmp_path, command, args, culprit):
+    """Checked before the pallet is read or a cluster started."""
+    pallet = ROOT / "data" / "reference" / "sbottom-ins1748602" / "pallet.tar.gz"
+    output = ["--output", tmp_path / "bench.json"] if command == ["bench", "scan"] else ["--output-dir", tmp_path]
+    code, _, err = cli(*command, pallet, "--adaptive", *output, *args)
+    assert_one_line_error(code, err, culprit)

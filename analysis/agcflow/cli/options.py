@@ -43,36 +43,39 @@ def load_settings(config_path: Path, overrides: tuple[str, ...]) -> config_modul
     return settings
 
 
+
 def _adaptive_defaults():
-    from agcflow.scan.adaptive import AdaptiveSettings
+    from agcflow.scan.adaptive import MIN_BATCH, AdaptiveSettings
 
-    return AdaptiveSettings()
+    return AdaptiveSettings(), MIN_BATCH
 
 
-_LOOP = _adaptive_defaults()
+_LOOP, _MIN_BATCH = _adaptive_defaults()
 ADAPTIVE_OPTION_LIST = [
-    click.option("--initial-fraction", type=float, default=_LOOP.initial_fraction, show_default=True,
-                 help="--adaptive: the space-filling first round, as a fraction of the grid."),
     click.option("--budget", type=float, default=_LOOP.budget, show_default=True,
-                 help="--adaptive: at most this fraction of the grid is evaluated."),
-    click.option("--batch", type=int, default=_LOOP.batch, show_default=True,
-                 help="--adaptive: points per round (one Dask task each)."),
+                 help="--adaptive: the largest fraction of the grid fitted."),
+    click.option("--initial-fraction", type=float, default=_LOOP.initial_fraction, show_default=True,
+                 help="--adaptive: the fraction of the grid in the space-filling first round."),
     click.option("--tolerance", type=float, default=_LOOP.tolerance, show_default=True,
-                 help="--adaptive: stop when no unevaluated point is on the wrong side of CLs = 0.05 with a "
-                      "probability above this."),
-    click.option("--seed", type=int, default=_LOOP.seed, show_default=True, help="--adaptive: the first point's seed."),
+                 help="--adaptive: stop once no unfitted point is on the wrong side of CLs = 0.05 with a larger "
+                      "probability."),
+    click.option("--batch", type=int, default=_LOOP.batch,
+                 help=f"--adaptive: points per round (default: max({_MIN_BATCH}, 4 x workers) for a scan, "
+                      f"{_MIN_BATCH} for a signal family)."),
+    click.option("--seed", type=int, default=_LOOP.seed, show_default=True, help="--adaptive: seed of the initial design."),
 ]
 
 
 def ADAPTIVE_OPTIONS(command):  # noqa: N802  (a decorator, named like the other option constants)
-    """The active-learning loop's options (:class:`agcflow.scan.adaptive.AdaptiveSettings`)."""
+    """The active-learning loop's options (:class:`agcflow.scan.adaptive.AdaptiveSettings`, whose
+    defaults they show)."""
     for option in reversed(ADAPTIVE_OPTION_LIST):
         command = option(command)
     return command
 
 
-def adaptive_settings(initial_fraction: float, budget: float, batch: int, tolerance: float, seed: int):
-    """The loop's settings from the options, checked (a bad value names its option)."""
+def adaptive_settings(budget: float, initial_fraction: float, tolerance: float, batch: int | None, seed: int):
+    """The loop's settings from the options, checked before any compute (a bad value names its option)."""
     from agcflow.scan.adaptive import AdaptiveSettings
 
     settings = AdaptiveSettings(initial_fraction=initial_fraction, budget=budget, batch=batch, tolerance=tolerance,

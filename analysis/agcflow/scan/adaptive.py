@@ -29,6 +29,7 @@ from agcflow.scan.contour import CLS_LEVEL
 log = logging.getLogger(__name__)
 
 TARGET_CAP = 8.0  # significances beyond +/- this are clipped: the surrogate models the region near the level
+MIN_BATCH = 8  # points per round at least (the driver asks for max(MIN_BATCH, 4 x workers))
 STOP_BUDGET = "budget"
 STOP_RESOLVED = "resolved"
 STOP_EXHAUSTED = "no points left"
@@ -40,26 +41,24 @@ class AdaptiveSettings:
 
     initial_fraction: float = 0.04
     budget: float = 0.25
-    batch: int = 8
+    batch: int | None = None  # points per round; None: the driver's default (max(8, 4 x workers))
     tolerance: float = 0.02
     seed: int = 1
     level: float = CLS_LEVEL
 
     def check(self) -> None:
         """Raise AgcflowError naming the option when a value is out of range."""
-        ranges = {
-            "--initial-fraction": (self.initial_fraction, "a fraction in (0, 1]"),
-            "--budget": (self.budget, "a fraction in (0, 1]"),
-            "--tolerance": (self.tolerance, "a probability in (0, 0.5)"),
-        }
-        upper = {"--initial-fraction": 1.0, "--budget": 1.0, "--tolerance": 0.5}
-        for option, (value, valid) in ranges.items():
-            if not (0 < value <= upper[option]) or (option == "--tolerance" and value >= 0.5):
+        for option, value, upper, valid in (
+            ("--initial-fraction", self.initial_fraction, 1.0, "a fraction in (0, 1]"),
+            ("--budget", self.budget, 1.0, "a fraction in (0, 1]"),
+            ("--tolerance", self.tolerance, math.nextafter(0.5, 0.0), "a probability in (0, 0.5)"),
+        ):
+            if not 0 < value <= upper:  # NaN fails too
                 raise AgcflowError(f"{option} {value!r} out of range; valid: {valid}")
         if self.initial_fraction > self.budget:
             raise AgcflowError(f"--initial-fraction {self.initial_fraction} exceeds --budget {self.budget}; valid: "
                                "an initial fraction at most the budget")
-        if self.batch < 1:
+        if self.batch is not None and self.batch < 1:
             raise AgcflowError(f"--batch {self.batch} out of range; valid: 1 or more points per round")
 
 
@@ -235,7 +234,7 @@ def adaptive_loop(values: Sequence[Sequence[float]], evaluate: Evaluate, setting
                  f"; stop ({state.stop})" if state.stop else "")
         if state.stop:
             return state
-        batch = next_batch(x, state, min(settings.batch, budget - len(state.targets)), settings.level)
+        batch = next_batch(x, state, min(settings.batch or MIN_BATCH, budget - len(state.targets)), settings.level)
 
 
 def _record(state: AdaptiveState, batch: list[int], results: Mapping[int, Mapping[str, float | None] | None],

@@ -108,9 +108,11 @@ def draw_contours(
     contours: Mapping[str, list[list[list[float]]]],
     settings: ContourSettings,
     output: Path,
+    marked: tuple[np.ndarray, np.ndarray, str] | None = None,
 ) -> Path:
     """HEP-style figure: the scan points, the +/-1 and +/-2 sigma bands' edges, expected
-    and observed contours."""
+    and observed contours; ``marked`` (x, y, label) highlights some points (e.g. those an
+    adaptive scan evaluated)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -128,6 +130,8 @@ def draw_contours(
     with plt.style.context(mplhep.style.ATLAS):
         fig, ax = plt.subplots(figsize=(8, 7))
         ax.scatter(points["x"], points["y"], s=6, color="grey", alpha=0.5, label="Scan points")
+        if marked is not None:
+            ax.scatter(marked[0], marked[1], s=30, facecolors="none", edgecolors="tab:blue", label=marked[2])
         for name, style in styles.items():
             for i, segment in enumerate(contours.get(name, [])):
                 xy = np.asarray(segment)
