@@ -1,5 +1,6 @@
-"""The objective of a hard-cut analysis: a cached pass, the cabinetry workspace and pyhf's
-model of it on its Asimov data (POI = 1).
+"""The objectives of a hard-cut analysis: a cached pass, the cabinetry workspace and pyhf's
+model of it on its Asimov data (POI = 1); or, for a signal, the median expected upper limit
+on its strength by ``pyhf.infer.intervals.upper_limits.upper_limit`` (numpy backend).
 
 The Asimov best fit is the nominal parameter point, so the expected uncertainty is read
 from pyhf's -ln L there: the POI's diagonal element of the inverse Hessian (automatic
@@ -12,12 +13,13 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from agcflow.config import AnalysisSettings, FitSettings
+from agcflow.config import AnalysisSettings, FitSettings, ReinterpretSettings, SignalSettings
 from agcflow.delivery.manifest_types import Manifest
 from agcflow.errors import AgcflowError
 from agcflow.processing.cached import delivered_samples, sample_histograms
 from agcflow.processing.histograms import save_root
 from agcflow.processing.run import complete
+from agcflow.scan.engine import CLS_LEVEL, PYHF_CLS_MODIFIER_SETTINGS
 from agcflow.stats.backend import use_backend
 from agcflow.stats.workspace import asimov_closure_workspace, build_workspace, drop_empty_bins
 
@@ -42,6 +44,47 @@ def expected_uncertainty(
     value = _hessian_uncertainty(model, data, fit.poi)
     log.info("hard cuts %s: expected uncertainty %.5f", analysis.options.cuts, value)
     return value
+
+
+def expected_limit(
+    manifest: Manifest, analysis: AnalysisSettings, fit: FitSettings, seed: int, work_dir: Path,
+    signal: SignalSettings, reinterpret: ReinterpretSettings,
+) -> float:
+    """Median expected 95 % CL upper limit on the strength (``reinterpret.poi``) of ``signal``
+    in the hard-cut analysis: its workspace with the signal as one more sample, the fit's POI a
+    free norm factor, on the background-only Asimov data; ``manifest`` delivers the signal too."""
+    import pyhf
+
+    full = analysis.with_signal(signal)
+    hists: dict[str, Any] = {}
+    for columns, meta in delivered_samples(manifest, full).values():
+        hists.update(sample_histograms(columns, meta, full, seed))
+    root = save_root(complete(hists, manifest, full), Path(work_dir) / "histograms.root")
+    ws = with_signal_poi(build_workspace(root, full, fit, Path(work_dir)), signal.label, reinterpret)
+    use_backend("numpy")
+    pyhf.set_backend("numpy", "scipy")
+    model = pyhf.Workspace(ws).model(modifier_settings=PYHF_CLS_MODIFIER_SETTINGS)
+    pars = model.config.suggested_init()
+    pars[model.config.poi_index] = 0.0
+    _, expected = pyhf.infer.intervals.upper_limits.upper_limit(model.expected_data(pars), model, level=CLS_LEVEL)
+    value = float(expected[2])
+    log.info("hard cuts %s: expected limit on %s %.5f", analysis.options.cuts, reinterpret.poi, value)
+    return value
+
+
+def with_signal_poi(ws: dict[str, Any], sample: str, reinterpret: ReinterpretSettings) -> dict[str, Any]:
+    """``ws`` with the norm factor ``reinterpret.poi`` on ``sample`` (a sample name) as its POI."""
+    if not any(s["name"] == sample for channel in ws["channels"] for s in channel["samples"]):
+        raise AgcflowError(f"the workspace has no sample {sample!r} (no signal events selected?)")
+    for channel in ws["channels"]:
+        for s in channel["samples"]:
+            if s["name"] == sample:
+                s["modifiers"].append({"name": reinterpret.poi, "type": "normfactor", "data": None})
+    for measurement in ws["measurements"]:
+        measurement["config"]["parameters"].append(
+            {"name": reinterpret.poi, "inits": [1.0], "bounds": [list(reinterpret.poi_bounds)]})
+        measurement["config"]["poi"] = reinterpret.poi
+    return ws
 
 
 def _hessian_uncertainty(model: Any, data: Any, poi: str) -> float:
