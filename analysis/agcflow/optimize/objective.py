@@ -90,13 +90,15 @@ class Objective:
         return lambda templates: expected_limit(templates, layout, CLS_LEVEL)
 
     def hard(self, manifest: Manifest, analysis: Any, settings: Settings, work_dir: Path) -> float:
-        """The objective of the hard-cut ``analysis`` (without the signal; it is added here)."""
+        """The objective of the hard-cut ``analysis`` (without the signal; it is added here); an
+        expected limit by the JAX engine (pyhf's upper_limit takes minutes a point: it checks the optimum)."""
         from agcflow.optimize import hard
 
         seed = settings.processing.seed
         if self.signal is None:
             return hard.expected_uncertainty(manifest, analysis, settings.fit, seed, work_dir)
-        return hard.expected_limit(manifest, analysis, settings.fit, seed, work_dir, self.signal, settings.reinterpret)
+        return hard.expected_limit(manifest, analysis, settings.fit, seed, work_dir, self.signal, settings.reinterpret,
+                                   engine="jax")
 
     def with_signal(self, settings: Settings, manifest: Manifest, client: Client) -> Manifest:
         """``manifest`` with the signal delivered (as the backgrounds, from its generated fileset)."""
