@@ -39,6 +39,7 @@ ROOT_STEPS = 10  # Newton steps of the POI towards CLs = level
 ALPHA_BOUNDS = (-5.0, 5.0)  # of the systematics' nuisance parameters in the profile fits
 FACTOR_BOUNDS = (0.0, 1e3)  # of the norm factors and gammas
 EMPTY_BIN_FLOOR = 1e-9  # events added to every sample and bin
+NORMSYS_FLOOR = 1e-3  # the smallest normalisation factor of a systematic
 
 
 def signal_layout(analysis: AnalysisSettings, fit: FitSettings, signal: str, poi: str) -> Layout:
@@ -57,6 +58,10 @@ def expected_limit(templates: Templates, layout: Layout, level: float) -> Any:
     arrays = model_arrays(templates, layout)
     # a bin no sample reaches (hard cuts) carries no information, but 0/0 in the derivatives
     arrays["nominal"] = arrays["nominal"] + EMPTY_BIN_FLOOR
+    # a symmetrised normalisation effect beyond 100 % (a sample of a few events at tight cuts)
+    # has a factor <= 0 below, which code 4 (logarithms) cannot interpolate: floored
+    for key in ("normsys_hi", "normsys_lo"):
+        arrays[key] = jnp.maximum(arrays[key], NORMSYS_FLOOR)
     floats = {k: v for k, v in arrays.items() if isinstance(v, jax.Array)}  # what the templates made
     structure = {k: v for k, v in arrays.items() if k not in floats}  # indices and masks
     nominal = jnp.asarray(layout.nominal_parameters).at[0].set(0.0)
