@@ -173,14 +173,17 @@ def _variation(templates: Templates, region: str, process: str, syst: Systematic
         return ones, ones, zeros, zeros
     if syst.normalization is not None:
         return ones * (1 + syst.normalization), ones * (1 - syst.normalization), zeros, zeros
-    total = jnp.where(nom.sum() > 0, nom.sum(), 1.0)
+    # a sample with no nominal events in the channel (hard cuts; the workspace drops it): no
+    # normalisation effect, the variation's events as the shape difference (not 0/0)
+    reached = nom.sum() > 0
+    total = jnp.where(reached, nom.sum(), 1.0)
     upper = templates[(region, process, syst.up)][0]
-    norm_up = upper.sum() / total
+    norm_up = jnp.where(reached, upper.sum() / total, 1.0)
     shape_up = upper / norm_up
     if syst.down is None and syst.symmetrize:
         norm_down, shape_down = 2 - norm_up, 2 * nom - shape_up
     else:
         lower = templates[(region, process, syst.down)][0] if syst.down else nom
-        norm_down = lower.sum() / total
+        norm_down = jnp.where(reached, lower.sum() / total, 1.0)
         shape_down = lower / norm_down
     return ones * norm_up, ones * norm_down, shape_up - nom, nom - shape_down
