@@ -1,6 +1,8 @@
 """``agcflow optimize``: choose the cuts (the analysis' cut parameters, e.g. the jet pt and
-b-tag thresholds of ttbar) that minimise the expected uncertainty on the POI, by a grid of
-hard-cut fits or by gradient descent through the analysis' relaxed form."""
+b-tag thresholds of ttbar) that minimise the expected uncertainty on the POI (or, with
+``--objective expected-limit --signal NAME``, the expected upper limit on a configured
+signal's strength), by a grid of hard-cut fits or by gradient descent through the
+analysis' relaxed form."""
 
 from __future__ import annotations
 
@@ -30,6 +32,13 @@ from agcflow.cli.options import CONFIG, OVERRIDES, load_settings
 @click.option("--bandwidth", type=float, default=10.0, show_default=True, help="Soft-histogram kernel width [GeV].")
 @click.option("--steps", type=int, default=10, show_default=True, help="Adam iterations.")
 @click.option("--learning-rate", type=float, default=1.0, show_default=True, help="In grid steps per iteration.")
+@click.option("--objective", "objective_name", type=click.Choice(["poi-uncertainty", "expected-limit"]),
+              default="poi-uncertainty", show_default=True,
+              help="What to minimise: the expected uncertainty on the fit's POI, or the expected 95% CL upper "
+                   "limit on the strength of --signal.")
+@click.option("--signal", default=None, help="A signal of reinterpret.signals (for --objective expected-limit).")
+@click.option("--generate-signal", is_flag=True,
+              help="Generate the signal's sample under reinterpret.directory first if it is missing.")
 def optimize(
     strategy: str,
     config_path: Path,
@@ -44,16 +53,28 @@ def optimize(
     bandwidth: float,
     steps: int,
     learning_rate: float,
+    objective_name: str,
+    signal: str | None,
+    generate_signal: bool,
 ) -> None:
-    """Optimise the cuts; write <output-dir>/<strategy>.json and the figures."""
+    """Optimise the cuts; write <output-dir>/<strategy>.json (<strategy>-expected-limit-<signal>.json)
+    and the figures."""
     from agcflow.optimize.gradient import GradientOptions
+    from agcflow.optimize.objective import EXPECTED_LIMIT, objective_of, signal_fileset
     from agcflow.optimize.parameters import chosen_parameters
     from agcflow.optimize.run import optimize as run
 
     settings = load_settings(config_path, overrides)
+    if generate_signal and objective_name == EXPECTED_LIMIT and signal is not None:
+        from agcflow import reinterpret
+
+        chosen = settings.reinterpret.signal(signal)
+        if not signal_fileset(settings, chosen).exists():
+            reinterpret.generate_signal(settings, chosen)
+    objective = objective_of(settings, objective_name, signal)
     parameters = chosen_parameters(settings.analysis, settings.delivery.preselection, parameter_specs, points)
     record = run(strategy, settings, manifest, output_dir, parameters,
                  GradientOptions(steepness=steepness, start_steepness=start_steepness, bandwidth=bandwidth, steps=steps,
-                                 learning_rate=learning_rate, start=start))
-    click.echo(f"{strategy}: optimum {record['optimum']}, expected uncertainty {record['objective']:.4f} "
+                                 learning_rate=learning_rate, start=start), objective)
+    click.echo(f"{strategy}: optimum {record['optimum']}, {objective.label(settings)} {record['objective']:.4f} "
                f"({record['evaluations']} evaluations, {record['wall_s']:.1f} s on {record['device']}) -> {output_dir}")

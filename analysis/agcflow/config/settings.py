@@ -11,6 +11,7 @@ code (``ClusterSettings(workers=2)``) have the defaults a configuration file get
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,6 +128,11 @@ class AnalysisSettings:
     def simulated(self) -> tuple[Sample, ...]:
         """The simulated samples (every one but the data sample)."""
         return tuple(s for s in self.samples if not s.data)
+
+    def with_signal(self, signal: SignalSettings) -> AnalysisSettings:
+        """The analysis with ``signal`` as one more sample (systematics for all samples apply)."""
+        sample = Sample(signal.name, signal.label, signal.xsec_pb, filter_efficiency=signal.filter_efficiency)
+        return dataclasses.replace(self, samples=(*self.samples, sample))
 
     def fit_samples(self) -> dict[str, tuple[Sample, ...]]:
         """The fit's samples in order of first appearance: name -> the simulated samples summed into it."""
@@ -334,6 +340,17 @@ class ReinterpretSettings:
                 return family
         raise ConfigError(f"reinterpret.families: no family {name!r}; configured: "
                           f"{[f.name for f in self.families] or 'none (add one to reinterpret.families)'}")
+
+    def signal(self, name: str) -> SignalSettings:
+        """The configured signal called ``name``.
+
+        Raises:
+            ConfigError: No signal of ``reinterpret.signals`` has that name (the error lists them).
+        """
+        for signal in self.signals:
+            if signal.name == name:
+                return signal
+        raise ConfigError(f"signal {name!r} is not in reinterpret.signals; configured: {[s.name for s in self.signals]}")
 
 
 @dataclass(frozen=True)

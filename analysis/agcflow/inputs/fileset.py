@@ -19,6 +19,8 @@ from agcflow.util.io import read_json_object
 
 log = logging.getLogger(__name__)
 
+FILESET = "fileset.json"  # the name of a generated dataset's fileset JSON, in its folder
+
 
 @dataclass(frozen=True)
 class InputFile:
@@ -42,7 +44,7 @@ class SampleFiles:
 def fileset_path(inputs: InputSettings) -> Path:
     """The fileset JSON the configured source reads."""
     if inputs.source == "generate":
-        return inputs.generate.directory / "fileset.json"
+        return inputs.generate.directory / FILESET
     if inputs.source == "fileset":
         return Path(inputs.fileset)
     return Path(inputs.agc_list)

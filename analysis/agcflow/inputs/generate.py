@@ -25,6 +25,7 @@ import uproot
 from uproot.writing import _cascadetree
 
 from agcflow.errors import ConfigError
+from agcflow.inputs.fileset import FILESET
 from agcflow.util.io import atomic_path, write_json
 
 logger = logging.getLogger(__name__)
@@ -163,7 +164,7 @@ def generate_dataset(
     output_dir = Path(output_dir).resolve()
     jobs = _file_jobs(output_dir, plugin, events, signals, files_per_sample, seed, compression, level, tree)
     _run_jobs(jobs, workers, progress)
-    return write_json(output_dir / "fileset.json", _fileset(jobs))
+    return write_json(output_dir / FILESET, _fileset(jobs))
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from agcflow.analyses.base import CutParameter, Relaxation, RelaxedForm
+from agcflow.analyses.base import CutParameter, Relaxation, RelaxedForm, Templates
 from agcflow.config import Settings
 from agcflow.delivery.local import read_columns
 from agcflow.delivery.manifest_types import Manifest
@@ -66,22 +66,28 @@ def load_relaxed_events(settings: Settings, manifest: Manifest, form: RelaxedFor
 
 
 def relaxed_objective(
-    settings: Settings, form: RelaxedForm, events: Any, parameters: Sequence[CutParameter], relaxation: Relaxation
+    settings: Settings, form: RelaxedForm, events: Any, parameters: Sequence[CutParameter], relaxation: Relaxation,
+    measure: Callable[[Templates], Any] | None = None,
 ) -> Callable[..., tuple[float, dict[str, float]]]:
-    """A compiled function: (cut values, width scale) -> (expected uncertainty, its
-    gradient with respect to the cuts); the sigmoid widths are those of ``relaxation``
-    times the scale (default 1)."""
+    """A compiled function: (cut values, width scale) -> (objective, its gradient with
+    respect to the cuts); the sigmoid widths are those of ``relaxation`` times the scale
+    (default 1). The objective is ``measure`` of the templates (JAX), by default the expected
+    uncertainty on the fit's POI."""
     import jax
     import jax.numpy as jnp
 
-    layout = Layout.of(settings.analysis, settings.fit)
+    if measure is None:
+        layout = Layout.of(settings.analysis, settings.fit)
+
+        def measure(templates: Templates) -> Any:
+            return expected_uncertainty(templates, layout)
     configured = settings.analysis.plugin.cut_values(settings.analysis)
     fixed = {name: configured[name] for name in form.cuts}
     edges = np.asarray(settings.fit.fit_edges)
 
     def objective(cuts: dict[str, Any], scale: Any, tables: Any) -> Any:
         templates = form.templates({**fixed, **cuts}, tables, events, settings.analysis, edges, relaxation, scale)
-        return expected_uncertainty(templates, layout)
+        return measure(templates)
 
     compiled = jax.jit(jax.value_and_grad(objective))
 
@@ -108,14 +114,16 @@ def run_gradient(
     manifest: Manifest,
     parameters: Sequence[CutParameter],
     options: GradientOptions,
+    measure: Callable[[Templates], Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Adam from the configured cuts; the path: per evaluation the cut values, the
-    steepness, the objective and its gradient. Evaluations: ``options.steps + 1``."""
+    steepness, the objective (``measure`` of the templates, see :func:`relaxed_objective`)
+    and its gradient. Evaluations: ``options.steps + 1``."""
     enable_x64()
     form = relaxed_form_of(settings)
     relaxation = relaxation_of(form, parameters, options)  # refuses a cut it cannot relax, before loading
     events = load_relaxed_events(settings, manifest, form)
-    evaluate = relaxed_objective(settings, form, events, parameters, relaxation)
+    evaluate = relaxed_objective(settings, form, events, parameters, relaxation, measure)
     steepness = options.schedule()
     low = np.array([p.low for p in parameters])
     step = np.array([p.step for p in parameters])

@@ -13,7 +13,7 @@ from agcflow.config import Settings
 from agcflow.delivery.manifest import check_serves, recorded_preselection
 from agcflow.delivery.manifest_types import Manifest
 from agcflow.errors import AgcflowError
-from agcflow.optimize import hard
+from agcflow.optimize.objective import Objective
 from agcflow.optimize.parameters import grid_points, with_cuts
 
 if TYPE_CHECKING:
@@ -21,11 +21,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+DEFAULT = Objective()
+
 
 def run_grid(
-    settings: Settings, manifest: Manifest, parameters: Sequence[CutParameter], client: Client
+    settings: Settings, manifest: Manifest, parameters: Sequence[CutParameter], client: Client,
+    objective: Objective = DEFAULT,
 ) -> list[dict[str, float]]:
-    """The objective at every grid point: ``[{parameter: value, ..., "objective": value}]``
+    """``objective`` (hard cuts) at every grid point: ``[{parameter: value, ..., "objective": value}]``
     (``None``, with an ``error``, where the model cannot be built).
     Points the delivered columns cannot serve are refused before any work starts."""
     points = grid_points(parameters)
@@ -35,8 +38,7 @@ def run_grid(
         check_serves(analysis, delivered, f"the manifest, at grid point {point}")
     with tempfile.TemporaryDirectory(prefix="agcflow-grid-", ignore_cleanup_errors=True) as scratch:
         futures = [
-            client.submit(_objective, manifest, analysis, settings.fit, settings.processing.seed,
-                          Path(scratch) / f"point{i}", pure=False)
+            client.submit(_objective, objective, manifest, analysis, settings, Path(scratch) / f"point{i}", pure=False)
             for i, analysis in enumerate(analyses)
         ]
         objectives = client.gather(futures)
@@ -44,11 +46,12 @@ def run_grid(
     return [{**point, **outcome} for point, outcome in zip(points, objectives)]
 
 
-def _objective(manifest: Manifest, analysis: Any, fit: Any, seed: int, work_dir: Path) -> dict[str, Any]:
+def _objective(objective: Objective, manifest: Manifest, analysis: Any, settings: Settings,
+               work_dir: Path) -> dict[str, Any]:
     """One grid point; a point whose model cannot be built (e.g. an empty varied template)
     is recorded with a null objective and the reason."""
     try:
-        return {"objective": hard.expected_uncertainty(manifest, analysis, fit, seed, work_dir)}
+        return {"objective": objective.hard(manifest, analysis, settings, work_dir)}
     except AgcflowError as err:
         log.warning("grid point %s skipped: %s", analysis.options.cuts, err)
         return {"objective": None, "error": str(err)}

@@ -1,7 +1,9 @@
-"""``agcflow optimize``: run a strategy, write ``<strategy>.json`` and its figures."""
+"""``agcflow optimize``: run a strategy, write ``<strategy>.json`` and its figures (the
+names of another objective's outputs: :class:`agcflow.optimize.objective.Objective`)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -18,6 +20,7 @@ from agcflow.delivery.manifest_types import read_manifest
 from agcflow.errors import AgcflowError
 from agcflow.optimize.gradient import GradientOptions, enable_x64, run_gradient
 from agcflow.optimize.grid import run_grid
+from agcflow.optimize.objective import Objective
 from agcflow.processing.run import WORKER_MODULES
 from agcflow.util.figures import save_figure
 from agcflow.util.io import read_json, write_json
@@ -25,6 +28,7 @@ from agcflow.util.io import read_json, write_json
 log = logging.getLogger(__name__)
 
 STRATEGIES = ("grid", "gradient")
+DEFAULT = Objective()
 
 
 def optimize(
@@ -34,21 +38,27 @@ def optimize(
     output_dir: Path,
     parameters: Sequence[CutParameter],
     options: GradientOptions,
+    objective: Objective = DEFAULT,
 ) -> dict[str, Any]:
-    """Run ``strategy``; write its JSON and figures to ``output_dir``; return the record."""
+    """Run ``strategy`` on ``objective``; write its JSON and figures to ``output_dir``; return the record."""
     manifest = read_manifest(manifest_path)
     check_manifest(settings, manifest, manifest_path)
     start = time.perf_counter()
+    needs_client = strategy == "grid" or objective.signal is not None
+    with open_client(settings.cluster, preload=WORKER_MODULES) if needs_client else contextlib.nullcontext() as client:
+        manifest = objective.with_signal(settings, manifest, client)  # delivers the signal, if any
+        if strategy == "grid":
+            path = run_grid(settings, manifest, parameters, client, objective)
     if strategy == "grid":
-        with open_client(settings.cluster, preload=WORKER_MODULES) as client:
-            path = run_grid(settings, manifest, parameters, client)
         device = "cpu"
     else:
         device = enable_x64()
-        path = run_gradient(settings, manifest, parameters, options)
+        relaxed_settings = objective.analysis_settings(settings)
+        path = run_gradient(relaxed_settings, manifest, parameters, options, objective.measure(relaxed_settings))
     best = _optimum(strategy, path)
     record = {
         "strategy": strategy,
+        **objective.record(settings),
         "optimum": {p.name: best[p.name] for p in parameters},
         "objective": best["objective"],
         "evaluations": len(path),
@@ -62,8 +72,8 @@ def optimize(
         record["relaxation"] = {"steepness": options.steepness, "start_steepness": options.start_steepness,
                                 "bandwidth_gev": options.bandwidth, "learning_rate": options.learning_rate,
                                 "steps": options.steps, "start": options.start}
-    write_json(output_dir / f"{strategy}.json", record)
-    figures(output_dir, parameters, settings.fit.poi)
+    write_json(objective.result_path(output_dir, strategy), record)
+    figures(output_dir, parameters, objective, objective.label(settings))
     log.info("%s optimum %s: %.5f (%d evaluations)", strategy, record["optimum"], best["objective"], len(path))
     return record
 
@@ -79,15 +89,14 @@ def _optimum(strategy: str, path: Sequence[Mapping[str, Any]]) -> Mapping[str, A
     return min(evaluated, key=lambda entry: entry["objective"])
 
 
-def figures(output_dir: Path, parameters: Sequence[CutParameter], poi: str) -> list[Path]:
+def figures(output_dir: Path, parameters: Sequence[CutParameter], objective: Objective, label: str) -> list[Path]:
     """The landscape (grid, with the gradient path when both exist) and objective vs
-    iteration of the results found in ``output_dir``; the objective is the expected
-    uncertainty on ``poi``."""
-    results = {s: read_json(output_dir / f"{s}.json") for s in STRATEGIES if (output_dir / f"{s}.json").exists()}
-    label = f"expected uncertainty on {poi}"
-    written = [_iterations(results, output_dir / "objective_vs_iteration.png", label)]
+    iteration of the results of ``objective`` found in ``output_dir``; ``label`` names the objective."""
+    paths = {s: objective.result_path(output_dir, s) for s in STRATEGIES}
+    results = {s: read_json(path) for s, path in paths.items() if path.exists()}
+    written = [_iterations(results, objective.figure_path(output_dir, "objective_vs_iteration"), label)]
     if "grid" in results and len(parameters) == 2:
-        written.append(_landscape(results, parameters, output_dir / "landscape.png", label))
+        written.append(_landscape(results, parameters, objective.figure_path(output_dir, "landscape"), label))
     return written
 
 

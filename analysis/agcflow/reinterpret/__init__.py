@@ -9,7 +9,6 @@ limits follow. The outputs form a pallet (``BkgOnly.json`` + pyhf ``patchset.jso
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import re
 import tempfile
@@ -20,7 +19,7 @@ from typing import Any
 import hist
 import numpy as np
 
-from agcflow.config import AnalysisSettings, Sample, Settings, SignalSettings
+from agcflow.config import AnalysisSettings, Settings, SignalSettings
 from agcflow.delivery.backends import deliver
 from agcflow.delivery.manifest import check_serves
 from agcflow.errors import AgcflowError, InputFileError
@@ -41,11 +40,7 @@ HEPDATA_PLACEHOLDER = "ins0000000"  # pyhf's PatchSet schema requires an INSPIRE
 
 def signal_settings(settings: Settings, name: str) -> SignalSettings:
     """The configured signal called ``name``."""
-    for signal in settings.reinterpret.signals:
-        if signal.name == name:
-            return signal
-    valid = [s.name for s in settings.reinterpret.signals]
-    raise AgcflowError(f"signal {name!r} is not in reinterpret.signals; configured: {valid}")
+    return settings.reinterpret.signal(name)
 
 
 def generate_signal(settings: Settings, signal: SignalSettings) -> Path:
@@ -60,8 +55,7 @@ def generate_signal(settings: Settings, signal: SignalSettings) -> Path:
 
 def with_signal(analysis: AnalysisSettings, signal: SignalSettings) -> AnalysisSettings:
     """The analysis with the signal as one more sample (systematics for all samples apply)."""
-    sample = Sample(signal.name, signal.label, signal.xsec_pb, filter_efficiency=signal.filter_efficiency)
-    return dataclasses.replace(analysis, samples=(*analysis.samples, sample))
+    return analysis.with_signal(signal)
 
 
 def signal_histograms(settings: Settings, signal: SignalSettings, fileset: Path, client, progress: bool = False) -> dict[str, hist.Hist]:

@@ -30,8 +30,9 @@ from agcflow.stats.workspace import rebin
 
 @dataclass(frozen=True)
 class Layout:
-    """The model's structure: channels, samples and parameters (POI first, then one alpha
-    per systematic, then a gamma per bin), in the order of :attr:`parameter_names`."""
+    """The model's structure: channels, samples and parameters (POI first, then the other
+    unconstrained norm factors ``free_factors`` (name, sample), one alpha per systematic,
+    a gamma per bin), in the order of :attr:`parameter_names`."""
 
     regions: tuple[str, ...]
     region_labels: tuple[str, ...]
@@ -40,6 +41,7 @@ class Layout:
     n_bins: int  # per channel
     poi: str
     poi_sample: str  # the process the POI scales
+    free_factors: tuple[tuple[str, str], ...] = ()  # other norm factors: (name, the process it scales)
 
     @classmethod
     def of(cls, analysis: AnalysisSettings, fit: FitSettings) -> Layout:
@@ -58,12 +60,13 @@ class Layout:
     def parameter_names(self) -> list[str]:
         """Parameter names as pyhf labels them."""
         gammas = [f"staterror_{label.replace(' ', '-')}[{i}]" for label in self.region_labels for i in range(self.n_bins)]
-        return [self.poi, *(s.label for s in self.systematics), *gammas]
+        return [self.poi, *(name for name, _ in self.free_factors), *(s.label for s in self.systematics), *gammas]
 
     @property
     def nominal_parameters(self) -> np.ndarray:
         """Every parameter at its nominal value (1 for the POI and gammas, 0 for alphas)."""
-        return np.concatenate([[1.0], np.zeros(len(self.systematics)), np.ones(len(self.regions) * self.n_bins)])
+        return np.concatenate([np.ones(1 + len(self.free_factors)), np.zeros(len(self.systematics)),
+                               np.ones(len(self.regions) * self.n_bins)])
 
 
 def model_arrays(templates: Templates, layout: Layout) -> dict[str, Any]:
@@ -75,22 +78,25 @@ def model_arrays(templates: Templates, layout: Layout) -> dict[str, Any]:
         arrays = _systematic(templates, layout, syst, nominal)
         for target, value in zip((hi, lo, up, down), arrays):
             target.append(value)
-    gamma = 1 + n_syst + np.arange(bins)
+    n_free = 1 + len(layout.free_factors)  # the POI and the other norm factors
+    alphas = n_free + np.arange(n_syst)
+    gamma = n_free + n_syst + np.arange(bins)
     total = nominal.sum(axis=0)
     sumw2 = _stacked(templates, layout, "nominal", 1).sum(axis=0)
     relative = jnp.sqrt(sumw2) / jnp.where(total > 0, total, 1.0)
-    signal = np.array([p == layout.poi_sample for p in layout.processes])
+    scaled = [layout.poi_sample, *(sample for _, sample in layout.free_factors)]
+    masks = [np.broadcast_to(np.array([p == s for p in layout.processes])[:, None], nominal.shape) for s in scaled]
     return {
         "nominal": nominal,
-        "normsys_par": 1 + np.arange(n_syst),
+        "normsys_par": alphas,
         "normsys_hi": jnp.stack(hi),
         "normsys_lo": jnp.stack(lo),
-        "histosys_par": 1 + np.arange(n_syst),
+        "histosys_par": alphas,
         "histosys_up": jnp.stack(up),
         "histosys_down": jnp.stack(down),
-        "factor_par": np.stack([np.zeros(bins, int), gamma]),
-        "factor_mask": np.stack([np.broadcast_to(signal[:, None], nominal.shape), np.ones(nominal.shape, bool)]),
-        "gauss_par": np.concatenate([1 + np.arange(n_syst), gamma]),
+        "factor_par": np.stack([*(np.full(bins, i) for i in range(n_free)), gamma]),
+        "factor_mask": np.stack([*masks, np.ones(nominal.shape, bool)]),
+        "gauss_par": np.concatenate([alphas, gamma]),
         "gauss_sigma": jnp.concatenate([jnp.ones(n_syst), jnp.where(relative > 0, relative, 1.0)]),
         "gauss_weight": np.ones(n_syst + bins),
     }
@@ -167,14 +173,17 @@ def _variation(templates: Templates, region: str, process: str, syst: Systematic
         return ones, ones, zeros, zeros
     if syst.normalization is not None:
         return ones * (1 + syst.normalization), ones * (1 - syst.normalization), zeros, zeros
-    total = jnp.where(nom.sum() > 0, nom.sum(), 1.0)
+    # a sample with no nominal events in the channel (hard cuts; the workspace drops it): no
+    # normalisation effect, the variation's events as the shape difference (not 0/0)
+    reached = nom.sum() > 0
+    total = jnp.where(reached, nom.sum(), 1.0)
     upper = templates[(region, process, syst.up)][0]
-    norm_up = upper.sum() / total
+    norm_up = jnp.where(reached, upper.sum() / total, 1.0)
     shape_up = upper / norm_up
     if syst.down is None and syst.symmetrize:
         norm_down, shape_down = 2 - norm_up, 2 * nom - shape_up
     else:
         lower = templates[(region, process, syst.down)][0] if syst.down else nom
-        norm_down = lower.sum() / total
+        norm_down = jnp.where(reached, lower.sum() / total, 1.0)
         shape_down = lower / norm_down
     return ones * norm_up, ones * norm_down, shape_up - nom, nom - shape_down
