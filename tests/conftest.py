@@ -147,3 +147,15 @@ def tool_venv(name: str, packages: list[str]) -> Path:
         assert install.returncode == 0, install.stdout[-2000:] + install.stderr[-2000:]
         marker.touch()
     return env / "bin"
+
+
+def assert_gradient_matches_finite_differences(evaluate, cuts: dict[str, float], parameters, rel: float = 1e-3) -> None:
+    """``evaluate(cuts) -> (value, {name: gradient})`` against central differences of step
+    1e-3 grid steps in every parameter, to ``rel``; every gradient component non-zero."""
+    _, grad = evaluate(cuts)
+    for p in parameters:
+        h = p.step * 1e-3
+        up, _ = evaluate({**cuts, p.name: cuts[p.name] + h})
+        down, _ = evaluate({**cuts, p.name: cuts[p.name] - h})
+        assert grad[p.name] == pytest.approx((up - down) / (2 * h), rel=rel), p.name
+        assert abs(grad[p.name]) > 0

@@ -13,7 +13,7 @@ from agcflow.config import ClusterSettings
 from agcflow.errors import AgcflowError
 from agcflow.scan.adaptive import STOP_BUDGET, STOP_RESOLVED, AdaptiveSettings, adaptive_loop, to_target
 from agcflow.scan.adaptive_run import run_adaptive_scan
-from agcflow.scan.contour import CLS_LEVEL
+from agcflow.scan.engine import CLS_LEVEL
 from agcflow.scan.pallet import Region, load_pallet
 from agcflow.scan.run import run_scan
 

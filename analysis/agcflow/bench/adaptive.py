@@ -12,7 +12,8 @@ from typing import Any
 from agcflow.config import ClusterSettings
 from agcflow.scan.adaptive import AdaptiveSettings
 from agcflow.scan.adaptive_run import CLASSIFIED, AdaptiveOutcome, run_adaptive_scan
-from agcflow.scan.contour import CLS_LEVEL, CURVES, ContourSettings, exclusion_contours, max_reach, select_points
+from agcflow.scan.contour import CURVES, ContourSettings, exclusion_contours, max_reach, select_points
+from agcflow.scan.engine import CLS_LEVEL
 from agcflow.scan.pallet import Region, load_pallet
 from agcflow.scan.run import combine_best_expected, run_scan
 from agcflow.util.figures import save_figure

@@ -32,7 +32,7 @@ from agcflow.scan.adaptive import (
     from_target,
     wrong_side_probability,
 )
-from agcflow.scan.contour import CLS_LEVEL
+from agcflow.scan.engine import CLS_LEVEL
 from agcflow.util import provenance
 from agcflow.util.io import write_json
 

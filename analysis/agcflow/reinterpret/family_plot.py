@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from agcflow.config import SignalFamily
-from agcflow.scan.contour import CLS_LEVEL
+from agcflow.scan.engine import CLS_LEVEL
 from agcflow.util.figures import save_figure
 
 

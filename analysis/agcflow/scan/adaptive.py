@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from agcflow.errors import AgcflowError
-from agcflow.scan.contour import CLS_LEVEL
+from agcflow.scan.engine import CLS_LEVEL
 
 log = logging.getLogger(__name__)
 

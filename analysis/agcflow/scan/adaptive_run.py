@@ -27,8 +27,8 @@ from agcflow.compute.cluster import open_client
 from agcflow.config import ClusterSettings
 from agcflow.errors import AgcflowError
 from agcflow.scan.adaptive import MIN_BATCH, AdaptiveSettings, AdaptiveState, adaptive_loop, from_target, wrong_side_probability
-from agcflow.scan.contour import CLS_LEVEL, CURVES, ContourSettings, draw_contours, exclusion_contours, max_reach, select_points
-from agcflow.scan.engine import ENGINES
+from agcflow.scan.contour import CURVES, ContourSettings, draw_contours, exclusion_contours, max_reach, select_points
+from agcflow.scan.engine import CLS_LEVEL, ENGINES
 from agcflow.scan.pallet import Region
 from agcflow.scan.run import COMBINED, ScanSummary, check_region_names, combine_best_expected, scan_on_client
 from agcflow.util.io import write_json

@@ -17,12 +17,12 @@ from typing import Any
 import numpy as np
 
 from agcflow.errors import AgcflowError, InputFileError
+from agcflow.scan.engine import CLS_LEVEL
 from agcflow.util.figures import save_figure
 from agcflow.util.io import write_json
 
 log = logging.getLogger(__name__)
 
-CLS_LEVEL = 0.05
 GRID_POINTS = 200
 # Curve name -> how to take CLs from a record. CLs_exp is ordered -2..+2 sigma of the
 # test statistic, i.e. from the most to the least excluding expectation.

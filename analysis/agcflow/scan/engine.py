@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 ENGINES = ("jax", "numpy")
 # The model settings of the `pyhf cls` command line (pyhf's library defaults differ).
 PYHF_CLS_MODIFIER_SETTINGS = {"normsys": {"interpcode": "code4"}, "histosys": {"interpcode": "code4p"}}
-CLS_LEVEL = 0.05
+CLS_LEVEL = 0.05  # 95 % CL: CLs below it excludes (scans, contours, limits, adaptive loops, optimisation)
 UPPER_LIMIT_SCAN = tuple(np.geomspace(0.01, 10.0, 31).tolist())  # POI values of the limit scan
 
 
