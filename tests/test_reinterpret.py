@@ -58,7 +58,7 @@ def preserved(tmp_path_factory, dask_client):
 @pytest.fixture(scope="module")
 def zprime(preserved):
     settings, _ = preserved
-    signal = reinterpret.signal_settings(settings, "zprime_500")
+    signal = settings.reinterpret.signal("zprime_500")
     return signal, reinterpret.generate_signal(settings, signal)
 
 
@@ -126,7 +126,7 @@ def test_the_preserved_workspace_itself_is_patched(preserved, signal_hists):
     """Backgrounds scaled in the bkg-only workspace change the result; a workspace that does
     not fit the signal is refused, naming the file."""
     settings, base = preserved
-    signal = reinterpret.signal_settings(settings, "zprime_500")
+    signal = settings.reinterpret.signal("zprime_500")
     background = json.loads((base / "bkg_only.json").read_text())
     bounds = settings.reinterpret.poi_bounds
     scaled = copy.deepcopy(background)
@@ -177,7 +177,7 @@ def _pyhf_cls(workspace):
 def test_unknown_signal_is_named(preserved):
     settings, _ = preserved
     with pytest.raises(Exception, match="'zprime_9999' is not in reinterpret.signals"):
-        reinterpret.signal_settings(settings, "zprime_9999")
+        settings.reinterpret.signal("zprime_9999")
 
 
 @pytest.mark.parametrize(("poi", "label"), [("mu_sig", r"$\mu_{\mathrm{sig}}$"), ("mu_G", r"$\mu_{\mathrm{G}}$"),

@@ -44,7 +44,7 @@ def reinterpret(config_path: Path, overrides: tuple[str, ...], name: str | None,
     if family is not None and fileset is not None:
         raise click.UsageError("--signal takes one signal's fileset; a family's signals are generated")
     settings = load_settings(config_path, overrides)
-    chosen = settings.reinterpret.family(family) if family else recast.signal_settings(settings, name)
+    chosen = settings.reinterpret.family(family) if family else settings.reinterpret.signal(name)
     options = adaptive_settings(**loop) if adaptive else None  # bad loop options fail before any compute
     output_dir = output_dir or settings.results_dir / "reinterpret" / chosen.name
     check_writable(output_dir)

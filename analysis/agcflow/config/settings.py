@@ -341,6 +341,10 @@ class ReinterpretSettings:
         raise ConfigError(f"reinterpret.families: no family {name!r}; configured: "
                           f"{[f.name for f in self.families] or 'none (add one to reinterpret.families)'}")
 
+    def signal_directory(self, name: str) -> Path:
+        """The folder of the generated sample of the signal called ``name``."""
+        return self.directory / name
+
     def signal(self, name: str) -> SignalSettings:
         """The configured signal called ``name``.
 

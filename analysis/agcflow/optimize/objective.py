@@ -76,13 +76,11 @@ class Objective:
             return settings
         return dataclasses.replace(settings, analysis=settings.analysis.with_signal(self.signal))
 
-    def measure(self, settings: Settings) -> Callable[[Any], Any]:
-        """The relaxed objective of templates (JAX): ``settings`` as :meth:`analysis_settings` returns them."""
-        from agcflow.relaxed.likelihood import Layout, expected_uncertainty
-
+    def measure(self, settings: Settings) -> Callable[[Any], Any] | None:
+        """The relaxed objective of templates (JAX): ``settings`` as :meth:`analysis_settings` returns
+        them; None for the default, which :func:`agcflow.optimize.gradient.relaxed_objective` computes."""
         if self.signal is None:
-            layout = Layout.of(settings.analysis, settings.fit)
-            return lambda templates: expected_uncertainty(templates, layout)
+            return None
         from agcflow.relaxed.limit import expected_limit, signal_layout
         from agcflow.scan.engine import CLS_LEVEL
 
@@ -113,7 +111,7 @@ class Objective:
 
 def signal_fileset(settings: Settings, signal: SignalSettings) -> Path:
     """The generated signal's fileset JSON (``agcflow reinterpret`` writes it, or ``optimize --generate-signal``)."""
-    return settings.reinterpret.directory / signal.name / FILESET
+    return settings.reinterpret.signal_directory(signal.name) / FILESET
 
 
 def objective_of(settings: Settings, name: str, signal: str | None) -> Objective:

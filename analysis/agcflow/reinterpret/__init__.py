@@ -19,7 +19,7 @@ from typing import Any
 import hist
 import numpy as np
 
-from agcflow.config import AnalysisSettings, Settings, SignalSettings
+from agcflow.config import Settings, SignalSettings
 from agcflow.delivery.backends import deliver
 from agcflow.delivery.manifest import check_serves
 from agcflow.errors import AgcflowError, InputFileError
@@ -38,24 +38,15 @@ RESULT = "result.json"
 PALLET_DESCRIPTION = "agcflow reinterpretation: the preserved background-only workspace and the signal patch"
 HEPDATA_PLACEHOLDER = "ins0000000"  # pyhf's PatchSet schema requires an INSPIRE id; this analysis has none
 
-def signal_settings(settings: Settings, name: str) -> SignalSettings:
-    """The configured signal called ``name``."""
-    return settings.reinterpret.signal(name)
-
 
 def generate_signal(settings: Settings, signal: SignalSettings) -> Path:
     """Generate the signal's events; return its fileset JSON."""
     from agcflow.inputs.generate import generate_dataset
 
-    directory = settings.reinterpret.directory / signal.name
+    directory = settings.reinterpret.signal_directory(signal.name)
     events = {f"{signal.name}__nominal": settings.reinterpret.events}
     return generate_dataset(directory, settings.analysis.plugin, events=events, signals={signal.name: signal.parameters},
                             files_per_sample=1, seed=settings.inputs.generate.seed, tree=settings.analysis.tree)
-
-
-def with_signal(analysis: AnalysisSettings, signal: SignalSettings) -> AnalysisSettings:
-    """The analysis with the signal as one more sample (systematics for all samples apply)."""
-    return analysis.with_signal(signal)
 
 
 def signal_histograms(settings: Settings, signal: SignalSettings, fileset: Path, client, progress: bool = False) -> dict[str, hist.Hist]:
@@ -64,7 +55,7 @@ def signal_histograms(settings: Settings, signal: SignalSettings, fileset: Path,
     sample = inputs.sample_files(read_json_object(fileset, "a fileset JSON"), fileset, signal.name, "nominal")
     manifest = deliver([sample], settings.delivery, settings.analysis, client,
                        skip_bad_files=settings.processing.skip_bad_files, progress=progress)
-    hists, _ = processing.run_samples(manifest, with_signal(settings.analysis, signal), settings.processing, client,
+    hists, _ = processing.run_samples(manifest, settings.analysis.with_signal(signal), settings.processing, client,
                                       progress)
     return hists
 
@@ -139,7 +130,7 @@ def signal_samples(histograms: dict[str, hist.Hist], settings: Settings, signal:
 def _signal_config(histograms: Path, settings: Settings, signal: SignalSettings, work_dir: Path) -> dict[str, Any]:
     from agcflow.stats.workspace import cabinetry_config, template_folder
 
-    config = cabinetry_config(histograms, with_signal(settings.analysis, signal), settings.fit, template_folder(work_dir))
+    config = cabinetry_config(histograms, settings.analysis.with_signal(signal), settings.fit, template_folder(work_dir))
     config["Samples"] = [s for s in config["Samples"] if s["Name"] == signal.label]
     config["Systematics"] = [{**s, "Samples": [signal.label]} for s in config["Systematics"]
                              if signal.label in s["Samples"]]
