@@ -40,13 +40,32 @@ def test_every_job_rule_declares_its_resources():
             if "    shell:" in block:
                 job_rules.add(name)
                 assert f'rule_resources("{name}")' in block, f"{path.name}: rule {name} declares no resources"
-    dry = snakemake("-n", "--forceall", "--cores", "2", "all", "optimize", "benchmark", "reinterpret")
+    dry = snakemake("-n", "--forceall", "--cores", "2", "all", "optimize", "benchmark", "reinterpret",
+                    "reinterpret_families")
     assert dry.returncode == 0, dry.stdout[-2000:] + dry.stderr[-2000:]
     jobs = re.findall(r"^rule (\w+):.*?^    resources: (.*?)$", dry.stdout, flags=re.MULTILINE | re.DOTALL)
     assert {rule for rule, _ in jobs} >= job_rules, dry.stdout[-2000:]
     for rule, resources in (job for job in jobs if job[0] in job_rules):
         assert "runtime=" in resources and "mem_mb=" in resources and "kubernetes_memory_limit=" in resources, \
             (rule, resources)
+
+
+@pytest.mark.parametrize(("loop", "flag"), [(None, "--adaptive"), ("dense", "")])
+def test_the_families_target_runs_each_configured_family_on_the_preserved_workspace(loop, flag):
+    extra = ("--config", f"family_loop={loop}") if loop else ()
+    dry = snakemake("-n", "-p", "--forceall", "--cores", "2", "reinterpret_families", *extra)
+    assert dry.returncode == 0, dry.stdout[-2000:] + dry.stderr[-2000:]
+    commands = [line for line in dry.stdout.splitlines() if " reinterpret " in line and "--family" in line]
+    assert len(commands) == 1, dry.stdout[-3000:]  # configs/ttbar.yaml has one family
+    assert f"--family 'zprime_mw' {flag}".strip() in commands[0]
+    assert ("--adaptive" in commands[0]) == bool(flag)
+    assert "--workspace 'results/workspace/bkg_only.json' --output-dir 'results/reinterpret/zprime_mw'" in commands[0]
+
+
+def test_an_unknown_family_loop_is_refused_naming_the_valid_ones():
+    dry = snakemake("-n", "--cores", "1", "reinterpret_families", "--config", "family_loop=sparse")
+    assert dry.returncode != 0
+    assert "family_loop='sparse': expected one of adaptive, dense" in dry.stdout + dry.stderr
 
 
 def test_snakemake_runs_the_whole_chain_and_resumes(tmp_path):

@@ -77,6 +77,7 @@ RULE_RESOURCES = {
     "optimize": {"fixed_mb": 6000, "per_thread_mb": 0, "runtime": 120},  # relaxed tables in JAX: ~4 GB
     "reinterpret_signal": {"fixed_mb": 2000, "per_thread_mb": 2000, "runtime": 60},
     "reinterpret": {"fixed_mb": 1000, "per_thread_mb": 0, "runtime": 10},
+    "reinterpret_family": {"fixed_mb": 2000, "per_thread_mb": 2000, "runtime": 240},  # a signal per point
 }
 
 
