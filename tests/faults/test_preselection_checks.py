@@ -17,7 +17,7 @@ from agcflow import stages as pipeline
 from agcflow.analyses.base import CutParameter
 from agcflow.bench import processing as bench
 from agcflow.errors import ConfigError
-from agcflow.optimize.gradient import GradientOptions
+from agcflow.optimize.options import GradientOptions
 from agcflow.optimize.run import optimize
 
 from .conftest import fault_settings, shared_cache, write_fault_config

@@ -9,7 +9,8 @@ import pytest
 
 from agcflow.analyses.base import CutParameter
 from agcflow.errors import ConfigError
-from agcflow.optimize.gradient import GradientOptions, relaxation_of, relaxed_form_of
+from agcflow.optimize.gradient import relaxation_of, relaxed_form_of
+from agcflow.optimize.options import GradientOptions
 from agcflow.optimize.parameters import chosen_parameters, grid_points, parse_parameter, with_cuts
 
 

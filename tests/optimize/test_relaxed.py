@@ -36,11 +36,22 @@ def delivered(tmp_path_factory, dask_client):
     return settings, form, events, load_root(base / "h.root")
 
 
-def _templates(delivered, width_fraction: float, bandwidth: float):
+def _templates(delivered, width_fraction: float, bandwidth: float, scale: float = 1.0):
     settings, form, events, _ = delivered
     relaxation = Relaxation({p.name: p.step * width_fraction for p in PARAMETERS}, bandwidth)
     return form.templates(CUTS, form.tables(events), events, settings.analysis, np.asarray(settings.fit.fit_edges),
-                          relaxation, 1.0)
+                          relaxation, scale)
+
+
+def test_the_schedules_scale_widens_the_sigmoids_and_the_kernel_alike(delivered):
+    """The gradient strategy's sharpening schedule scales every relaxation width by one factor."""
+    scaled, wide = _templates(delivered, 0.1, 5.0, scale=2.0), _templates(delivered, 0.2, 10.0)
+    narrow = _templates(delivered, 0.1, 5.0)
+    for key, (yields, sumw2) in wide.items():
+        np.testing.assert_allclose(scaled[key][0], yields, rtol=1e-9, atol=1e-9, err_msg=str(key))
+        np.testing.assert_allclose(scaled[key][1], sumw2, rtol=1e-9, atol=1e-9, err_msg=str(key))
+    key = ("4j2b", "ttbar", "nominal")
+    assert float(np.abs(narrow[key][0] - wide[key][0]).sum()) > 1e-3 * float(np.sum(wide[key][0]))
 
 
 def test_hard_limit_equals_the_cached_pass(delivered):

@@ -152,8 +152,8 @@ class RelaxedForm(Protocol):
     ``cuts`` names the cuts it can relax (a subset of :meth:`Analysis.cut_values`);
     ``events`` prepares every delivered sample once (padded arrays, a JAX pytree in
     ``tables``); ``templates`` fills the soft histograms of every sample and variation, for the
-    fit's bin ``edges``, with cut values ``cuts`` (JAX scalars) and sigmoid widths
-    ``relaxation.widths`` times ``scale``.
+    fit's bin ``edges``, with cut values ``cuts`` (JAX scalars), sigmoid widths
+    ``relaxation.widths`` and kernel width ``relaxation.bandwidth``, each times ``scale``.
     """
 
     cuts: tuple[str, ...]

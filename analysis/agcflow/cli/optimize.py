@@ -7,10 +7,12 @@ analysis' relaxed form."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
 from agcflow.cli.options import CONFIG, OVERRIDES, load_settings
+from agcflow.optimize.options import STARTS, GradientOptions, default_text, gradient_options
 
 
 @click.command()
@@ -23,15 +25,19 @@ from agcflow.cli.options import CONFIG, OVERRIDES, load_settings
               help="A cut to vary and its grid (repeatable; an empty field keeps the analysis' default, e.g. "
                    "jet_pt_min=::4). Default: every cut of the analysis' default grid.")
 @click.option("--points", type=click.IntRange(min=2), default=None, help="Grid points of every varied cut.")
-@click.option("--steepness", type=float, default=4.0, show_default=True,
+@click.option("--steepness", type=float, default=None, show_default=default_text("steepness"),
               help="Sigmoid width = grid step / steepness, at the last step.")
-@click.option("--start-steepness", type=float, default=2.0, show_default=True,
+@click.option("--start-steepness", type=float, default=None, show_default=default_text("start_steepness"),
               help="Steepness at the first step (the cuts sharpen geometrically).")
-@click.option("--start", type=click.Choice(["centre", "configured"]), default="centre", show_default=True,
+@click.option("--start", type=click.Choice(STARTS), default=None, show_default=GradientOptions.start,
               help="Gradient start: the centre of the grid's box, or the configured cuts.")
-@click.option("--bandwidth", type=float, default=10.0, show_default=True, help="Soft-histogram kernel width [GeV].")
-@click.option("--steps", type=int, default=10, show_default=True, help="Adam iterations.")
-@click.option("--learning-rate", type=float, default=1.0, show_default=True, help="In grid steps per iteration.")
+@click.option("--bandwidth", type=float, default=None, show_default=default_text("bandwidth"),
+              help="Soft-histogram kernel width [GeV] at the last step (it narrows with the sigmoids).")
+@click.option("--steps", type=int, default=None, show_default=default_text("steps"), help="Adam iterations.")
+@click.option("--learning-rate", type=float, default=None, show_default=default_text("learning_rate"),
+              help="In grid steps per iteration, at the first step.")
+@click.option("--final-learning-rate", type=float, default=None, show_default=default_text("final_learning_rate"),
+              help="At the last step (the rate decays geometrically).")
 @click.option("--objective", "objective_name", type=click.Choice(["poi-uncertainty", "expected-limit"]),
               default="poi-uncertainty", show_default=True,
               help="What to minimise: the expected uncertainty on the fit's POI, or the expected 95% CL upper "
@@ -47,19 +53,13 @@ def optimize(
     output_dir: Path,
     parameter_specs: tuple[str, ...],
     points: int | None,
-    steepness: float,
-    start_steepness: float,
-    start: str,
-    bandwidth: float,
-    steps: int,
-    learning_rate: float,
     objective_name: str,
     signal: str | None,
     generate_signal: bool,
+    **given: Any,
 ) -> None:
     """Optimise the cuts; write <output-dir>/<strategy>.json (<strategy>-expected-limit-<signal>.json)
     and the figures."""
-    from agcflow.optimize.gradient import GradientOptions
     from agcflow.optimize.objective import EXPECTED_LIMIT, objective_of, signal_fileset
     from agcflow.optimize.parameters import chosen_parameters
     from agcflow.optimize.run import optimize as run
@@ -73,8 +73,10 @@ def optimize(
             reinterpret.generate_signal(settings, chosen)
     objective = objective_of(settings, objective_name, signal)
     parameters = chosen_parameters(settings.analysis, settings.delivery.preselection, parameter_specs, points)
-    record = run(strategy, settings, manifest, output_dir, parameters,
-                 GradientOptions(steepness=steepness, start_steepness=start_steepness, bandwidth=bandwidth, steps=steps,
-                                 learning_rate=learning_rate, start=start), objective)
+    options = gradient_options(objective_name, **given)
+    record = run(strategy, settings, manifest, output_dir, parameters, options, objective)
     click.echo(f"{strategy}: optimum {record['optimum']}, {objective.label(settings)} {record['objective']:.4f} "
                f"({record['evaluations']} evaluations, {record['wall_s']:.1f} s on {record['device']}) -> {output_dir}")
+    if "hard_cuts" in record:
+        click.echo(f"hard cuts at the optimum: {record['hard_cuts']['objective']:.4f} "
+                   f"(relaxed {100 * record['hard_cuts']['relative_difference']:+.1f} %)")

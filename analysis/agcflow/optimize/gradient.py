@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -20,7 +19,8 @@ from agcflow.analyses.base import CutParameter, Relaxation, RelaxedForm, Templat
 from agcflow.config import Settings
 from agcflow.delivery.local import read_columns
 from agcflow.delivery.manifest_types import Manifest
-from agcflow.errors import ConfigError
+from agcflow.errors import AgcflowError, ConfigError
+from agcflow.optimize.options import STARTS, GradientOptions
 from agcflow.processing.run import delivered_samples
 from agcflow.relaxed.likelihood import Layout, expected_uncertainty
 
@@ -28,25 +28,6 @@ log = logging.getLogger(__name__)
 
 ADAM_BETAS = (0.9, 0.999)
 ADAM_EPSILON = 1e-8
-
-
-@dataclass(frozen=True)
-class GradientOptions:
-    """Steepness: sigmoid width = grid step / steepness, from ``start_steepness`` at the first
-    step to ``steepness`` at the last (geometrically); bandwidth of the soft histograms in
-    GeV; Adam steps and learning rate (grid steps per iteration); the start: the centre of
-    the grid's box (no preference) or the configured cuts."""
-
-    steepness: float = 4.0
-    start_steepness: float = 2.0
-    bandwidth: float = 10.0
-    steps: int = 10
-    learning_rate: float = 1.0
-    start: str = "centre"
-
-    def schedule(self) -> np.ndarray:
-        """The steepness at each of the ``steps + 1`` evaluations."""
-        return np.geomspace(self.start_steepness, self.steepness, self.steps + 1)
 
 
 def relaxed_form_of(settings: Settings) -> RelaxedForm:
@@ -116,34 +97,60 @@ def run_gradient(
     options: GradientOptions,
     measure: Callable[[Templates], Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """Adam from the configured cuts; the path: per evaluation the cut values, the
-    steepness, the objective (``measure`` of the templates, see :func:`relaxed_objective`)
-    and its gradient. Evaluations: ``options.steps + 1``."""
+    """Adam from ``options.start``; the path: per evaluation the cut values, the steepness,
+    the objective (``measure`` of the templates, see :func:`relaxed_objective`) and its
+    gradient. Evaluations: ``options.steps + 1``, fewer when the descent stops early (:func:`descend`)."""
     enable_x64()
     form = relaxed_form_of(settings)
     relaxation = relaxation_of(form, parameters, options)  # refuses a cut it cannot relax, before loading
+    start = _start(settings, parameters, options.start)
     events = load_relaxed_events(settings, manifest, form)
     evaluate = relaxed_objective(settings, form, events, parameters, relaxation, measure)
+    return descend(evaluate, parameters, start, options)
+
+
+def descend(evaluate: Callable[[Mapping[str, float], float], tuple[float, dict[str, float]]],
+            parameters: Sequence[CutParameter], units: np.ndarray, options: GradientOptions) -> list[dict[str, Any]]:
+    """Adam in grid units from ``units`` (a point in grid units), ``evaluate(point, width
+    scale) -> (objective, gradient)`` sharpening as ``options.schedule()``; the path (see
+    :func:`run_gradient`). A non-finite objective or gradient ends it (see :func:`_refuse_non_finite`)."""
     steepness = options.schedule()
     low = np.array([p.low for p in parameters])
     step = np.array([p.step for p in parameters])
     upper = np.array([p.points - 1.0 for p in parameters])
-    units = _start(settings, parameters, options.start)
     moments = (np.zeros_like(units), np.zeros_like(units))
-    path = []
+    rates = options.learning_rates()
+    path: list[dict[str, Any]] = []
     for iteration in range(options.steps + 1):
         point = {p.name: float(v) for p, v in zip(parameters, low + units * step)}
         value, grad = evaluate(point, options.steepness / steepness[iteration])
+        if not _finite(value, grad):
+            _refuse_non_finite(path, point, float(steepness[iteration]), value)
+            break
         path.append({**point, "steepness": float(steepness[iteration]), "objective": value, "gradient": grad})
         log.info("gradient step %d (steepness %.2f): %s -> %.5f", iteration, steepness[iteration], point, value)
         if iteration < options.steps:
             units, moments = _adam(units, np.array([grad[p.name] for p in parameters]) * step, moments, iteration + 1,
-                                   options.learning_rate)
+                                   rates[iteration])
             units = np.clip(units, 0, upper)
     return path
 
 
-STARTS = ("centre", "configured")
+def _finite(value: float, grad: Mapping[str, float]) -> bool:
+    return bool(np.isfinite(value) and np.isfinite(list(grad.values())).all())
+
+
+def _refuse_non_finite(path: list[dict[str, Any]], point: Mapping[str, float], steepness: float, value: float) -> None:
+    """A relaxed objective or gradient that is not finite (a model the sharp relaxation of a
+    small sample cannot fit) ends the descent at the last finite point, which is recorded
+    with the reason; at the first point it is an error."""
+    where = f"at {dict(point)} (steepness {steepness:.3g})"
+    if not path:
+        raise AgcflowError(f"the relaxed objective is not finite {where}: {value}; soften the relaxation "
+                           "(--steepness, --start-steepness, --bandwidth) or use more simulated events")
+    path[-1]["stopped"] = f"objective or gradient not finite {where}"
+    log.warning("gradient descent stopped after %d steps: the objective or its gradient is not finite %s; "
+                "the last finite point is the optimum (softer --steepness/--bandwidth avoid this)", len(path) - 1, where)
 
 
 def _start(settings: Settings, parameters: Sequence[CutParameter], start: str) -> np.ndarray:

@@ -88,16 +88,18 @@ def mbjj(selected: Any, tagged: Any, jets: JetTable) -> Any:
     return (chosen * jets.combo_mass).sum(axis=1) / (chosen.sum(axis=1) + _TINY)
 
 
-def soft_histogram(values: Any, weights: Any, groups: Any, n_groups: int, edges: Any, bandwidth: float) -> tuple[Any, Any]:
+def soft_histogram(values: Any, weights: Any, groups: Any, n_groups: int, edges: Any, bandwidth: float,
+                   scale: Any = 1.0) -> tuple[Any, Any]:
     """Per group and weight column ``[G, W, bins]``: yields and sums of squared weights.
 
     ``weights`` is ``[E, W]``; each event is spread over the bins by a Gaussian kernel of
-    ``bandwidth`` (hard bins ``[low, high)`` when 0).
+    width ``bandwidth * scale`` (``scale`` may be traced, as in :func:`soft_cut`; hard bins
+    ``[low, high)`` when ``bandwidth`` is 0).
     """
     if bandwidth == 0:
         fractions = ((values[:, None] >= edges[None, :-1]) & (values[:, None] < edges[None, 1:])).astype(jnp.float64)
     else:
-        cdf = jax.scipy.stats.norm.cdf((edges[None, :] - values[:, None]) / bandwidth)
+        cdf = jax.scipy.stats.norm.cdf((edges[None, :] - values[:, None]) / (bandwidth * scale))
         fractions = cdf[:, 1:] - cdf[:, :-1]
     contributions = weights[:, :, None] * fractions[:, None, :]
     return (jax.ops.segment_sum(contributions, groups, n_groups),

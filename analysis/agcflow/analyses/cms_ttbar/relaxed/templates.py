@@ -30,7 +30,7 @@ def all_templates(
     scale: Any = 1.0,
 ) -> Templates:
     """The soft histograms of every group (sample and jet-pt variation) and region; the
-    sigmoid widths are multiplied by ``scale``."""
+    sigmoid widths and the kernel width are multiplied by ``scale``."""
     names: list[str] = []
     totals: dict[str, tuple[Any, Any]] = {}
     for table in tables:
@@ -57,7 +57,7 @@ def _table_histograms(cuts: Mapping[str, Any], table: JetTable, n_groups: int, a
     for region in analysis.regions:
         weights = (table.weight * in_region[region.name])[:, None] * factors
         filled[region.name] = selection.soft_histogram(observables[region.observable], weights, table.group, n_groups,
-                                                       jnp.asarray(edges), relaxation.bandwidth)
+                                                       jnp.asarray(edges), relaxation.bandwidth, scale)
     return names, filled
 
 
