@@ -11,7 +11,7 @@ from agcflow import config
 from agcflow import stages as pipeline
 from agcflow.delivery.manifest_types import read_manifest
 from agcflow.optimize import hard
-from agcflow.optimize.gradient import GradientOptions
+from agcflow.optimize.options import GradientOptions
 from agcflow.optimize.parameters import chosen_parameters, with_cuts
 from agcflow.optimize.run import optimize
 from agcflow.util.io import read_json
@@ -46,3 +46,7 @@ def test_gradient_reaches_the_grid_optimum_with_a_fifth_of_the_evaluations(tmp_p
     at_optimum = hard.expected_uncertainty(read_manifest(manifest), with_cuts(settings.analysis, gradient["optimum"]),
                                            settings.fit, settings.processing.seed, tmp_path / "check")
     assert at_optimum == pytest.approx(gradient["objective"], rel=0.10)
+    # the run's own hard-cut check of its optimum is that value
+    assert gradient["hard_cuts"]["objective"] == pytest.approx(at_optimum, rel=1e-9)
+    assert gradient["hard_cuts"]["relative_difference"] == pytest.approx(gradient["objective"] / at_optimum - 1)
+    assert "hard_cuts" not in grid

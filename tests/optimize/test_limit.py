@@ -14,8 +14,11 @@ from agcflow.errors import ConfigError, InputFileError
 from agcflow.optimize import hard
 from agcflow.optimize.gradient import enable_x64, load_relaxed_events, relaxed_form_of, relaxed_objective
 from agcflow.optimize.objective import Objective, objective_of
+from agcflow.optimize.options import GradientOptions
 from agcflow.optimize.parameters import with_cuts
+from agcflow.optimize.run import optimize
 from agcflow.scan.engine import CLS_LEVEL
+from agcflow.util.io import read_json
 from conftest import CONFIG, assert_gradient_matches_finite_differences, tiny_overrides
 
 SIGNAL = "zprime_500"
@@ -66,6 +69,24 @@ def test_limit_gradient_agrees_with_finite_differences(delivered):
     value, _ = evaluate(CUTS)
     assert 0.0 < value < settings.reinterpret.poi_bounds[1]
     assert_gradient_matches_finite_differences(evaluate, CUTS, PARAMETERS)
+
+
+@pytest.mark.integration
+def test_a_gradient_run_checks_its_optimum_with_hard_cuts(delivered, tmp_path):
+    """`agcflow optimize --strategy gradient --objective expected-limit` end to end (two steps):
+    the signal delivered with the optimisation's preselection, and the record's hard-cut check
+    the hard-cut analysis' limit at the optimum."""
+    settings, objective, manifest, base = delivered
+    record = optimize("gradient", settings, base / "manifest.json", tmp_path, PARAMETERS, GradientOptions(steps=1),
+                      objective)
+    assert record["evaluations"] == 2 and record["signal"] == SIGNAL and record["poi"] == "mu_sig"
+    at_optimum = hard.expected_limit(manifest, with_cuts(settings.analysis, record["optimum"]), settings.fit,
+                                     settings.processing.seed, tmp_path / "check", objective.signal, settings.reinterpret,
+                                     engine="jax")
+    assert record["hard_cuts"]["objective"] == pytest.approx(at_optimum, rel=1e-9)
+    assert record["hard_cuts"]["relative_difference"] == pytest.approx(record["objective"] / at_optimum - 1)
+    assert read_json(objective.result_path(tmp_path, "gradient"))["hard_cuts"] == record["hard_cuts"]
+    assert objective.figure_path(tmp_path, "objective_vs_iteration").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_an_unknown_signal_is_named_with_the_configured_ones(settings):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -16,11 +17,13 @@ from agcflow.analyses.base import CutParameter
 from agcflow.compute.cluster import open_client
 from agcflow.config import Settings
 from agcflow.delivery.manifest import check_manifest
-from agcflow.delivery.manifest_types import read_manifest
+from agcflow.delivery.manifest_types import Manifest, read_manifest
 from agcflow.errors import AgcflowError
-from agcflow.optimize.gradient import GradientOptions, enable_x64, run_gradient
+from agcflow.optimize.gradient import enable_x64, run_gradient
 from agcflow.optimize.grid import run_grid
 from agcflow.optimize.objective import Objective
+from agcflow.optimize.options import GradientOptions
+from agcflow.optimize.parameters import with_cuts
 from agcflow.processing.run import WORKER_MODULES
 from agcflow.util.figures import save_figure
 from agcflow.util.io import read_json, write_json
@@ -56,6 +59,7 @@ def optimize(
         relaxed_settings = objective.analysis_settings(settings)
         path = run_gradient(relaxed_settings, manifest, parameters, options, objective.measure(relaxed_settings))
     best = _optimum(strategy, path)
+    checked = hard_cut_check(objective, settings, manifest, best, parameters) if strategy == "gradient" else None
     record = {
         "strategy": strategy,
         **objective.record(settings),
@@ -66,16 +70,40 @@ def optimize(
         "device": device,
         "path": path,
     }
+    if checked is not None:
+        record["hard_cuts"] = checked
     if strategy == "grid":
         record["grid_step"] = {p.name: p.step for p in parameters}
     else:
         record["relaxation"] = {"steepness": options.steepness, "start_steepness": options.start_steepness,
                                 "bandwidth_gev": options.bandwidth, "learning_rate": options.learning_rate,
+                                "final_learning_rate": options.final_learning_rate,
                                 "steps": options.steps, "start": options.start}
     write_json(objective.result_path(output_dir, strategy), record)
     figures(output_dir, parameters, objective, objective.label(settings))
     log.info("%s optimum %s: %.5f (%d evaluations)", strategy, record["optimum"], best["objective"], len(path))
     return record
+
+
+HARD_CUT_TOLERANCE = 0.10  # relative difference of the relaxed optimum from its hard-cut objective, before a warning
+
+
+def hard_cut_check(objective: Objective, settings: Settings, manifest: Manifest, best: Mapping[str, Any],
+                   parameters: Sequence[CutParameter]) -> dict[str, Any]:
+    """The gradient optimum's cuts as a hard-cut analysis (a cached pass, as a grid point is
+    evaluated): its objective and the relaxed one's relative difference from it, with a
+    warning beyond :data:`HARD_CUT_TOLERANCE`."""
+    point = {p.name: best[p.name] for p in parameters}
+    with tempfile.TemporaryDirectory(prefix="agcflow-hard-check-", ignore_cleanup_errors=True) as scratch:
+        value = objective.hard(manifest, with_cuts(settings.analysis, point), settings, Path(scratch))
+    difference = best["objective"] / value - 1.0
+    log.info("hard cuts at the gradient optimum: %.5f (relaxed %.5f, %+.1f %%)", value, best["objective"],
+             100 * difference)
+    if abs(difference) > HARD_CUT_TOLERANCE:
+        log.warning("the relaxed objective at the optimum is %+.1f %% off its hard-cut value (%.5f vs %.5f): the "
+                    "relaxation does not represent the hard-cut analysis there; sharpen it (--steepness, --bandwidth) "
+                    "or simulate more events", 100 * difference, best["objective"], value)
+    return {"objective": value, "relative_difference": difference, "tolerance": HARD_CUT_TOLERANCE}
 
 
 def _optimum(strategy: str, path: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:
