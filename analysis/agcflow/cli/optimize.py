@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from agcflow.cli.options import CONFIG, OVERRIDES, load_settings
-from agcflow.optimize.options import STARTS, GradientOptions, default_text, gradient_options
+from agcflow.optimize.options import EXPECTED_LIMIT, OBJECTIVES, POI_UNCERTAINTY, STARTS, GradientOptions, default_text, gradient_options
 
 
 @click.command()
@@ -38,8 +38,7 @@ from agcflow.optimize.options import STARTS, GradientOptions, default_text, grad
               help="In grid steps per iteration, at the first step.")
 @click.option("--final-learning-rate", type=float, default=None, show_default=default_text("final_learning_rate"),
               help="At the last step (the rate decays geometrically).")
-@click.option("--objective", "objective_name", type=click.Choice(["poi-uncertainty", "expected-limit"]),
-              default="poi-uncertainty", show_default=True,
+@click.option("--objective", "objective_name", type=click.Choice(OBJECTIVES), default=POI_UNCERTAINTY, show_default=True,
               help="What to minimise: the expected uncertainty on the fit's POI, or the expected 95% CL upper "
                    "limit on the strength of --signal.")
 @click.option("--signal", default=None, help="A signal of reinterpret.signals (for --objective expected-limit).")
@@ -60,7 +59,7 @@ def optimize(
 ) -> None:
     """Optimise the cuts; write <output-dir>/<strategy>.json (<strategy>-expected-limit-<signal>.json)
     and the figures."""
-    from agcflow.optimize.objective import EXPECTED_LIMIT, objective_of, signal_fileset
+    from agcflow.optimize.objective import objective_of, signal_fileset
     from agcflow.optimize.parameters import chosen_parameters
     from agcflow.optimize.run import optimize as run
 

@@ -25,6 +25,7 @@ from agcflow.delivery.manifest_types import Manifest
 from agcflow.errors import ConfigError, InputFileError
 from agcflow.inputs import fileset as inputs
 from agcflow.inputs.fileset import FILESET
+from agcflow.optimize.options import EXPECTED_LIMIT, OBJECTIVES, POI_UNCERTAINTY
 from agcflow.util.io import read_json_object
 
 if TYPE_CHECKING:
@@ -32,9 +33,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-POI_UNCERTAINTY = "poi-uncertainty"
-EXPECTED_LIMIT = "expected-limit"
-OBJECTIVES = (POI_UNCERTAINTY, EXPECTED_LIMIT)
 
 
 @dataclass(frozen=True)

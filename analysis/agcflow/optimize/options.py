@@ -10,6 +10,9 @@ from typing import Any
 import numpy as np
 
 STARTS = ("centre", "configured")
+POI_UNCERTAINTY = "poi-uncertainty"  # the objectives of agcflow.optimize.objective
+EXPECTED_LIMIT = "expected-limit"
+OBJECTIVES = (POI_UNCERTAINTY, EXPECTED_LIMIT)
 
 
 @dataclass(frozen=True)
@@ -48,7 +51,7 @@ class GradientOptions:
 # An objective's own defaults, over GradientOptions'. The expected limit ends sharper: with the
 # default widths its relaxed value at the optimum is 11-13 % below the hard-cut limit, with these
 # 7 % (README "Expected limit on a signal"); the default objective's optimum needs the softer end.
-OBJECTIVE_DEFAULTS: dict[str, dict[str, Any]] = {"expected-limit": {"steepness": 16.0, "bandwidth": 2.5}}
+OBJECTIVE_DEFAULTS: dict[str, dict[str, Any]] = {EXPECTED_LIMIT: {"steepness": 16.0, "bandwidth": 2.5}}
 
 
 def gradient_options(objective: str, **given: Any) -> GradientOptions:
