@@ -29,6 +29,7 @@ if UNSAFE_PATHS:  # before any rule is built: paths go into shell commands
     raise WorkflowError(f"{AGC_CONFIG}: invalid configuration: " + "; ".join(UNSAFE_PATHS))
 
 RESULTS = CFG["outputs"]["results_dir"]
+SIGNALS = [signal["name"] for signal in CFG["reinterpret"]["signals"]]  # reinterpret and optimize_limits
 
 # The image every rule runs in under REANA, or with --software-deployment-method apptainer:
 # a registry path, best pinned by digest (--config container=REGISTRY/agcflow@sha256:...);

@@ -41,7 +41,7 @@ def test_every_job_rule_declares_its_resources():
                 job_rules.add(name)
                 assert f'rule_resources("{name}")' in block, f"{path.name}: rule {name} declares no resources"
     dry = snakemake("-n", "--forceall", "--cores", "2", "all", "optimize", "benchmark", "reinterpret",
-                    "reinterpret_families")
+                    "reinterpret_families", "optimize_limits")
     assert dry.returncode == 0, dry.stdout[-2000:] + dry.stderr[-2000:]
     jobs = re.findall(r"^rule (\w+):.*?^    resources: (.*?)$", dry.stdout, flags=re.MULTILINE | re.DOTALL)
     assert {rule for rule, _ in jobs} >= job_rules, dry.stdout[-2000:]
@@ -60,6 +60,23 @@ def test_the_families_target_runs_each_configured_family_on_the_preserved_worksp
     assert f"--family 'zprime_mw' {flag}".strip() in commands[0]
     assert ("--adaptive" in commands[0]) == bool(flag)
     assert "--workspace 'results/workspace/bkg_only.json' --output-dir 'results/reinterpret/zprime_mw'" in commands[0]
+
+
+def test_the_limit_optimisation_target_runs_grid_then_gradient_for_each_signal():
+    dry = snakemake("-n", "-p", "--forceall", "--cores", "2", "optimize_limits")
+    assert dry.returncode == 0, dry.stdout[-2000:] + dry.stderr[-2000:]
+    commands = [line for line in dry.stdout.splitlines() if "--objective expected-limit" in line]
+    signals = ("zprime_500", "zprime_750", "zprime_1000")  # configs/ttbar.yaml's reinterpret.signals
+    for signal in signals:
+        for strategy in ("grid", "gradient"):
+            assert any(f"--strategy {strategy} " in c and f"--signal '{signal}' --generate-signal" in c
+                       and "--expect-settings optimize_limit=" in c for c in commands), (signal, strategy)
+    jobs = re.findall(r"^rule optimize_limit:\n(.*?)\n\n", dry.stdout, flags=re.MULTILINE | re.DOTALL)
+    gradient_jobs = [job for job in jobs if "wildcards: strategy=gradient" in job]
+    assert len(gradient_jobs) == len(signals)
+    for job in gradient_jobs:  # the landscape figure draws the same objective's grid
+        signal = re.search(r"signal=(\w+)", job).group(1)
+        assert f"results/optimize/grid-expected-limit-{signal}.json" in job.split("output:")[0], job
 
 
 def test_an_unknown_family_loop_is_refused_naming_the_valid_ones():

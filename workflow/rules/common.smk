@@ -75,6 +75,7 @@ RULE_RESOURCES = {
     "optimize_delivery": {"fixed_mb": 0, "per_thread_mb": 2000, "runtime": 120},
     "optimize_grid": {"fixed_mb": 2000, "per_thread_mb": 2000, "runtime": 240},
     "optimize": {"fixed_mb": 6000, "per_thread_mb": 0, "runtime": 120},  # relaxed tables in JAX: ~4 GB
+    "optimize_limit": {"fixed_mb": 6000, "per_thread_mb": 1000, "runtime": 180},  # grid or gradient, with a signal
     "reinterpret_signal": {"fixed_mb": 2000, "per_thread_mb": 2000, "runtime": 60},
     "reinterpret": {"fixed_mb": 1000, "per_thread_mb": 0, "runtime": 10},
     "reinterpret_family": {"fixed_mb": 2000, "per_thread_mb": 2000, "runtime": 240},  # a signal per point

@@ -2,7 +2,6 @@
 # reinterpret.signals through the preserved analysis (backgrounds are not reprocessed);
 # `snakemake --profile profiles/local reinterpret_families` every family of reinterpret.families,
 # by active learning (`--config family_loop=dense`: every grid point).
-SIGNALS = [signal["name"] for signal in CFG["reinterpret"]["signals"]]
 FAMILIES = [family["name"] for family in CFG["reinterpret"]["families"]]
 FAMILY_LOOPS = {"adaptive": "--adaptive", "dense": ""}
 FAMILY_LOOP = config.get("family_loop", "adaptive")

@@ -43,7 +43,7 @@ from agcflow.optimize.options import EXPECTED_LIMIT, OBJECTIVES, POI_UNCERTAINTY
                    "limit on the strength of --signal.")
 @click.option("--signal", default=None, help="A signal of reinterpret.signals (for --objective expected-limit).")
 @click.option("--generate-signal", is_flag=True,
-              help="Generate the signal's sample under reinterpret.directory first if it is missing.")
+              help="Generate the signal's sample under reinterpret.directory first (seeded: the same settings give the same events).")
 def optimize(
     strategy: str,
     config_path: Path,
@@ -59,7 +59,7 @@ def optimize(
 ) -> None:
     """Optimise the cuts; write <output-dir>/<strategy>.json (<strategy>-expected-limit-<signal>.json)
     and the figures."""
-    from agcflow.optimize.objective import objective_of, signal_fileset
+    from agcflow.optimize.objective import objective_of
     from agcflow.optimize.parameters import chosen_parameters
     from agcflow.optimize.run import optimize as run
 
@@ -67,9 +67,8 @@ def optimize(
     if generate_signal and objective_name == EXPECTED_LIMIT and signal is not None:
         from agcflow import reinterpret
 
-        chosen = settings.reinterpret.signal(signal)
-        if not signal_fileset(settings, chosen).exists():
-            reinterpret.generate_signal(settings, chosen)
+        # always: an existing sample may be of other settings (reinterpret.events, the signal's parameters)
+        reinterpret.generate_signal(settings, settings.reinterpret.signal(signal))
     objective = objective_of(settings, objective_name, signal)
     parameters = chosen_parameters(settings.analysis, settings.delivery.preselection, parameter_specs, points)
     options = gradient_options(objective_name, **given)

@@ -43,6 +43,7 @@ STAGE_SETTINGS: dict[str, tuple[str, ...]] = {
             "fit.ranking_engine", "fit.hypothesis_tests"),
     "reinterpret": ("@deliver", "@process", "@workspace", "reinterpret"),
     "optimize": ("@process", "@workspace", "@fit"),
+    "optimize_limit": ("@optimize", "reinterpret"),  # the expected-limit objective: its signal and POI
     "bench_processing": ("@deliver", "@process"),
     "bench_facility": ("@deliver", "@process", "benchmark"),
 }
