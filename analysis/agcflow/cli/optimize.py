@@ -75,6 +75,8 @@ def optimize(
     record = run(strategy, settings, manifest, output_dir, parameters, options, objective)
     click.echo(f"{strategy}: optimum {record['optimum']}, {objective.label(settings)} {record['objective']:.4f} "
                f"({record['evaluations']} evaluations, {record['wall_s']:.1f} s on {record['device']}) -> {output_dir}")
-    if "hard_cuts" in record:
-        click.echo(f"hard cuts at the optimum: {record['hard_cuts']['objective']:.4f} "
-                   f"(relaxed {100 * record['hard_cuts']['relative_difference']:+.1f} %)")
+    checked = record.get("hard_cuts")
+    if checked and checked["objective"] is not None:
+        click.echo(f"hard cuts at the optimum: {checked['objective']:.4f} (relaxed {100 * checked['relative_difference']:+.1f} %)")
+    elif checked:
+        click.echo(f"hard cuts at the optimum: not evaluated ({checked['error']})")

@@ -38,7 +38,7 @@ def run_grid(
         check_serves(analysis, delivered, f"the manifest, at grid point {point}")
     with tempfile.TemporaryDirectory(prefix="agcflow-grid-", ignore_cleanup_errors=True) as scratch:
         futures = [
-            client.submit(_objective, objective, manifest, analysis, settings, Path(scratch) / f"point{i}", pure=False)
+            client.submit(hard_objective, objective, manifest, analysis, settings, Path(scratch) / f"point{i}", pure=False)
             for i, analysis in enumerate(analyses)
         ]
         objectives = client.gather(futures)
@@ -46,10 +46,11 @@ def run_grid(
     return [{**point, **outcome} for point, outcome in zip(points, objectives)]
 
 
-def _objective(objective: Objective, manifest: Manifest, analysis: Any, settings: Settings,
-               work_dir: Path) -> dict[str, Any]:
-    """One grid point; a point whose model cannot be built (e.g. an empty varied template)
-    is recorded with a null objective and the reason."""
+def hard_objective(objective: Objective, manifest: Manifest, analysis: Any, settings: Settings,
+                   work_dir: Path) -> dict[str, Any]:
+    """``objective`` of the hard-cut ``analysis`` (a grid point, or the gradient's optimum); a
+    point whose model cannot be built (e.g. an empty varied template) is recorded with a null
+    objective and the reason."""
     try:
         return {"objective": objective.hard(manifest, analysis, settings, work_dir)}
     except AgcflowError as err:

@@ -20,7 +20,7 @@ from agcflow.delivery.manifest import check_manifest
 from agcflow.delivery.manifest_types import Manifest, read_manifest
 from agcflow.errors import AgcflowError
 from agcflow.optimize.gradient import enable_x64, run_gradient
-from agcflow.optimize.grid import run_grid
+from agcflow.optimize.grid import hard_objective, run_grid
 from agcflow.optimize.objective import Objective
 from agcflow.optimize.options import GradientOptions
 from agcflow.optimize.parameters import with_cuts
@@ -90,12 +90,16 @@ HARD_CUT_TOLERANCE = 0.10  # relative difference of the relaxed optimum from its
 
 def hard_cut_check(objective: Objective, settings: Settings, manifest: Manifest, best: Mapping[str, Any],
                    parameters: Sequence[CutParameter]) -> dict[str, Any]:
-    """The gradient optimum's cuts as a hard-cut analysis (a cached pass, as a grid point is
-    evaluated): its objective and the relaxed one's relative difference from it, with a
-    warning beyond :data:`HARD_CUT_TOLERANCE`."""
+    """The gradient optimum's cuts as a hard-cut analysis (evaluated as a grid point is): its
+    objective and the relaxed one's relative difference from it, with a warning beyond
+    :data:`HARD_CUT_TOLERANCE`; a model that cannot be built is recorded with the reason, the
+    gradient's result kept."""
     point = {p.name: best[p.name] for p in parameters}
     with tempfile.TemporaryDirectory(prefix="agcflow-hard-check-", ignore_cleanup_errors=True) as scratch:
-        value = objective.hard(manifest, with_cuts(settings.analysis, point), settings, Path(scratch))
+        checked = hard_objective(objective, manifest, with_cuts(settings.analysis, point), settings, Path(scratch))
+    value = checked["objective"]
+    if value is None:
+        return {**checked, "relative_difference": None, "tolerance": HARD_CUT_TOLERANCE}
     difference = best["objective"] / value - 1.0
     log.info("hard cuts at the gradient optimum: %.5f (relaxed %.5f, %+.1f %%)", value, best["objective"],
              100 * difference)
